@@ -1,0 +1,30 @@
+"""patchswap: teacher-free self-distillation with intra-class patch swap.
+
+The method in a few lines of your own loop::
+
+    from patchswap import IntraClassPairSampler, SelfDistillationLoss, patch_swap
+
+    loader = DataLoader(train_set, batch_sampler=IntraClassPairSampler(labels, batch_size=64))
+    criterion = SelfDistillationLoss(temperature=4.0, gamma=1.0, alpha=1.0)
+    for x, y in loader:                      # x: anchors then their same-class partners
+        xa, xb = patch_swap(x[:len(x) // 2], x[len(x) // 2:], grid=4, p=0.5)
+        logits = model(torch.cat([xa, xb]))
+        loss = criterion(logits[:len(xa)], logits[len(xa):], y[:len(xa)])
+"""
+
+from .losses import SelfDistillationLoss, kl_divergence
+from .pairs import IntraClassPairSampler
+from .schedules import ConstantPr, ProgressivePr, build_pr_schedule
+from .swap import patch_swap
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConstantPr",
+    "IntraClassPairSampler",
+    "ProgressivePr",
+    "SelfDistillationLoss",
+    "build_pr_schedule",
+    "kl_divergence",
+    "patch_swap",
+]

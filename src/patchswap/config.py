@@ -1,0 +1,256 @@
+"""Typed run configuration: YAML recipes with `base:` inheritance and dotted `--set` overrides.
+
+A run is fully described by its resolved config (written to the run folder as `config.yaml`).
+Method-specific options live under `method:` next to `method.name`; each method validates its
+own options (see `patchswap.methods`), so this module only knows the shared sections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where it lives, and how training images are augmented."""
+
+    name: str = "fashion_mnist"
+    root: str | None = None  # None: the dataset's default location (see `patchswap list datasets`)
+    download: bool = False
+    samples_per_class: int | None = None  # seeded, class-balanced training subset
+    subset_seed: int = 0
+    augment: bool = True  # the dataset's standard training augmentation (crop + flip)
+    crop_padding: int = 4  # padding of the random crop for small-image datasets
+    image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
+    num_workers: int = 0
+    test_subset: int | None = None  # evaluate on the first N test images (quick CPU runs)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture name: a CIFAR-style net, `tv:<name>` (torchvision) or `timm:<name>`."""
+
+    name: str = "resnet8"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """SGD, as in every paper setting."""
+
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, evaluated per iteration (warm-up is linear per iteration)."""
+
+    name: str = "multistep"  # multistep | cosine | constant
+    milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0  # cosine only
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs; the YAML recipe mirrors this tree."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: dict[str, Any] = field(default_factory=lambda: {"name": "patchswap"})
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    epochs: int = 240
+    batch_size: int = 64  # anchors per step; paired methods forward 2 x batch_size images
+    eval_batch_size: int = 512
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    output_dir: str = "runs"
+    name: str | None = None  # run folder name; default: recipe stem
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_range(cfg: RunConfig) -> None:
+    """Value checks that the type system cannot express."""
+    positive = {
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "eval_batch_size": cfg.eval_batch_size,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key}={value} must be >= 1")
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr={cfg.optim.lr} must be > 0")
+    if cfg.optim.weight_decay < 0:
+        raise ConfigError(f"optim.weight_decay={cfg.optim.weight_decay} must be >= 0")
+    if cfg.schedule.name not in ("multistep", "cosine", "constant"):
+        raise ConfigError(
+            f"schedule.name={cfg.schedule.name!r} is unknown; valid: constant, cosine, multistep"
+        )
+    if cfg.schedule.warmup_epochs < 0:
+        raise ConfigError(f"schedule.warmup_epochs={cfg.schedule.warmup_epochs} must be >= 0")
+    if cfg.data.samples_per_class is not None and cfg.data.samples_per_class < 1:
+        raise ConfigError(f"data.samples_per_class={cfg.data.samples_per_class} must be >= 1")
+    if cfg.data.test_subset is not None and cfg.data.test_subset < 1:
+        raise ConfigError(f"data.test_subset={cfg.data.test_subset} must be >= 1")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check `value` against a dataclass field annotation, converting ints to floats."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if annotation is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} must be a list")
+        (item,) = typing.get_args(annotation)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r} must be a mapping")
+        return dict(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be true or false")
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be a number")
+    if isinstance(annotation, type) and not isinstance(value, annotation):
+        raise ConfigError(f"{key}={value!r} must be of type {annotation.__name__}")
+    return value
+
+
+def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "", section: str = "") -> Any:
+    """Build dataclass `cls` from a nested mapping, rejecting unknown keys by name.
+
+    `prefix` is the dotted path of the mapping (for messages), `section` how to name it.
+    """
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        section = section or prefix.rstrip(".") or "the recipe"
+        valid = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} in {section}; valid keys: {valid}")
+    kwargs = {}
+    for name, value in values.items():
+        annotation = hints[name]
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{name} must be a mapping, got {value!r}")
+            kwargs[name] = build_dataclass(annotation, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, annotation, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge `override` into a copy of `base` (mappings merge, the rest replaces)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML recipe, resolving its `base:` (a path relative to the file, or a list)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"recipe {str(path)!r} does not exist; see `patchswap list recipes`")
+    if path in _seen:
+        raise ConfigError(f"recipe {str(path)!r} inherits from itself through `base:`")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {str(path)!r} must be a mapping of keys to values")
+    bases = data.pop("base", [])
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = deep_merge(merged, read_recipe(path.parent / base, (*_seen, path)))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse `a.b.c=value` (value as YAML) into its key path and value."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. optim.lr=0.1")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted `key=value` overrides to a nested mapping (unknown keys fail at build)."""
+    values = dict(values)
+    for text in overrides:
+        path, value = parse_override(text)
+        nested = {path[-1]: value}
+        for part in reversed(path[:-1]):
+            nested = {part: nested}
+        values = deep_merge(values, nested)
+    return values
+
+
+def build_config(values: dict[str, Any]) -> RunConfig:
+    """Typed, validated config from a nested mapping."""
+    method = values.get("method")
+    if isinstance(method, str):  # shorthand `method: hard_label`
+        values = {**values, "method": {"name": method}}
+    elif isinstance(method, dict) and "name" not in method:  # options for the default method
+        values = {**values, "method": {"name": "patchswap", **method}}
+    cfg = build_dataclass(RunConfig, values, "")
+    _check_range(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Recipe file (or the defaults when None) plus overrides, as a validated `RunConfig`."""
+    values = read_recipe(path) if path is not None else {}
+    cfg = build_config(apply_overrides(values, list(overrides)))
+    if cfg.name is None and path is not None:
+        cfg.name = Path(path).stem
+    return cfg
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML, loadable again with `load_config`."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

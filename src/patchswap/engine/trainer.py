@@ -1,0 +1,263 @@
+"""The training loop shared by every method.
+
+A method turns a batch into named losses (`patchswap.methods`); the trainer sums them,
+steps SGD and the per-iteration lr schedule, evaluates with a plain forward pass, logs each
+epoch and writes atomic `last.pt` / `best.pt` checkpoints that resume bit-for-bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ..config import RunConfig, apply_overrides, build_config, dump_config
+from ..data import build_datasets
+from ..errors import PatchswapError
+from ..evaluation import evaluate, topk_correct
+from ..methods import Batch, MethodContext, build_method
+from ..models import build_model
+from .checkpoint import load_checkpoint, load_model_weights, save_atomic
+from .loaders import build_eval_loader, build_train_loader
+from .optim import build_lr_scheduler, build_optimizer
+from .reproducibility import rng_state, seed_everything, set_deterministic, set_rng_state
+from .run_log import RunLog
+
+CHECKPOINT_FORMAT = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PatchswapError(f"device={name!r} is not a device; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PatchswapError(f"device={name!r} but CUDA is not available; use device=cpu")
+    return device
+
+
+def run_folder(cfg: RunConfig) -> Path:
+    """Where a run writes: `output_dir/name` (name defaults to the method)."""
+    return Path(cfg.output_dir) / (cfg.name or cfg.method["name"])
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Builds everything a `RunConfig` describes; `fit()` trains and returns the summary."""
+
+    def __init__(self, cfg: RunConfig, *, quiet: bool = False) -> None:
+        self.cfg = cfg
+        self.quiet = quiet
+        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        set_deterministic(cfg.deterministic)
+
+        self.data = build_datasets(cfg.data)
+        self.model = build_model(
+            cfg.model.name, self.data.num_classes, self.data.in_channels, **cfg.model.kwargs
+        ).to(self.device)
+        context = MethodContext(
+            num_classes=self.data.num_classes,
+            epochs=cfg.epochs,
+            image_size=self.data.image_size,
+            in_channels=self.data.in_channels,
+        )
+        self.method = build_method(cfg.method, self.model, context).to(self.device)
+
+        pin = self.device.type == "cuda"
+        self.train_loader = build_train_loader(
+            self.data.train, self.data.train_labels, self.method.paired, cfg.batch_size,
+            cfg.seed, cfg.data.num_workers, pin,
+        )
+        self.test_loader = build_eval_loader(self.data.test, cfg.eval_batch_size,
+                                             cfg.data.num_workers, pin)
+        params = list(self.model.parameters()) + list(self.method.parameters())
+        self.optimizer = build_optimizer(cfg.optim, params)
+        self.scheduler = build_lr_scheduler(cfg.schedule, self.optimizer, cfg.epochs,
+                                            len(self.train_loader))
+        self.folder = run_folder(cfg)
+        self.start_epoch = 1
+        self.best: dict[str, Any] = {"top1": -math.inf}
+        self.seconds = 0.0
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def state_dict(self, epoch: int) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "best": self.best,
+            "seconds": self.seconds,
+        }
+
+    def restore(self, state: dict[str, Any], source: str) -> None:
+        """Continue from a `last.pt` state; RNG state is restored last, right before training."""
+        load_model_weights(self.model, state, source)
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch = state["epoch"] + 1
+        self.best = state["best"]
+        self.seconds = state["seconds"]
+        set_rng_state(state["rng"])
+
+    # ---------------------------------------------------------------- loop
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            tqdm.write(text)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the anchors; returns the epoch's mean loss parts and train accuracy."""
+        self.model.train()
+        self.method.train()
+        self.train_loader.batch_sampler.set_epoch(epoch)
+        sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
+        correct = images_seen = anchors_seen = 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False,
+                   disable=self.quiet or not self.cfg.progress, unit="batch")
+        start = time.perf_counter()
+        for step, (images, targets, indices) in enumerate(bar):
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            out = self.method(self.model, Batch(images, targets, indices))
+            loss = sum(out.losses.values())
+            if not torch.isfinite(loss):
+                raise PatchswapError(
+                    f"the training loss became {float(loss)} at epoch {epoch}, step {step}; "
+                    f"lower optim.lr (now {lr}) or add schedule.warmup_epochs"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+
+            anchors = len(images) // 2 if self.method.paired else len(images)
+            for name, value in out.losses.items():
+                sums[name] += value.detach() * anchors
+            sums["loss"] += loss.detach() * anchors
+            correct += topk_correct(out.logits.detach(), out.targets, (1,))[0]
+            images_seen += len(images)
+            anchors_seen += anchors
+            if step % 10 == 0:
+                rate = images_seen / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
+        seconds = time.perf_counter() - start
+        parts = {f"train_{k}" if k != "loss" else "train_loss": float(v) / anchors_seen
+                 for k, v in sums.items()}
+        return {"lr": lr, **parts, "train_top1": 100.0 * correct / images_seen,
+                "train_seconds": seconds, "images_per_second": images_seen / seconds}
+
+    def fit(self) -> dict[str, Any]:
+        """Train from `start_epoch` to the end; returns the summary also saved as summary.json."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "config.yaml").write_text(dump_config(self.cfg))
+        log = RunLog(self.folder, resume_epoch=self.start_epoch - 1)
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self._say(
+            f"patchswap: {self.cfg.method['name']} | {self.cfg.model.name} ({n_params / 1e6:.2f}M "
+            f"params) | {self.cfg.data.name}: {len(self.data.train)} train, {len(self.data.test)} "
+            f"test | {self.device} | {self.folder}"
+        )
+        summary: dict[str, Any] = {}
+        try:
+            for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+                extra = self.method.on_epoch_start(epoch)
+                started = time.perf_counter()
+                record: dict[str, Any] = {"epoch": epoch, **extra, **self.train_epoch(epoch)}
+                test = evaluate(self.model, self.test_loader, self.device)
+                record.update({f"test_{k}": v for k, v in test.items() if k != "samples"})
+                record["seconds"] = time.perf_counter() - started
+                self.seconds += record["seconds"]
+                log.write(record)
+                self._say(self._epoch_line(record))
+                if record["test_top1"] > self.best["top1"]:
+                    self.best = {"top1": record["test_top1"], "top5": record["test_top5"],
+                                 "epoch": epoch}
+                    save_atomic({"format": CHECKPOINT_FORMAT, "epoch": epoch,
+                                 "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+                                 "metrics": record}, self.folder / "best.pt")
+                save_atomic(self.state_dict(epoch), self.folder / "last.pt")
+                summary = self._summary(record)
+                _write_json_atomic(self.folder / "summary.json", summary)
+        except KeyboardInterrupt:
+            self._say(f"interrupted; continue with: patchswap train --resume {self.folder}")
+            raise
+        finally:
+            log.close()
+        return summary or json.loads((self.folder / "summary.json").read_text())
+
+    def _epoch_line(self, r: dict[str, Any]) -> str:
+        p_r = f" | p_r {r['p_r']:.2f}" if "p_r" in r else ""
+        return (f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
+                f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f} | lr {r['lr']:.4g}"
+                f"{p_r} | {r['seconds']:.1f}s ({r['images_per_second']:.0f} img/s)")
+
+    def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "method": self.cfg.method["name"],
+            "model": self.cfg.model.name,
+            "dataset": self.cfg.data.name,
+            "seed": self.cfg.seed,
+            "epochs_done": last["epoch"],
+            "epochs": self.cfg.epochs,
+            "best_top1": self.best["top1"],
+            "best_top5": self.best["top5"],
+            "best_epoch": self.best["epoch"],
+            "last_top1": last["test_top1"],
+            "last_top5": last["test_top5"],
+            "seconds": self.seconds,
+        }
+
+
+def train(cfg: RunConfig, *, resume: str | Path | None = None, overrides: list[str] = (),
+          quiet: bool = False) -> dict[str, Any]:
+    """Train `cfg`, or continue the run saved at `resume` (a run folder or its last.pt).
+
+    When resuming, the run's own resolved config is used, with `overrides` applied on top
+    (e.g. `epochs=300` to extend it); `cfg` is ignored.
+    """
+    if resume is not None:
+        state = load_checkpoint(resume)
+        if "optimizer" not in state:
+            raise PatchswapError(
+                f"{str(resume)!r} is a best.pt (weights only); resume from the run's last.pt"
+            )
+        cfg = build_config(apply_overrides(state["config"], list(overrides)))
+        trainer = Trainer(cfg, quiet=quiet)
+        trainer.restore(state, str(resume))
+        if trainer.start_epoch > cfg.epochs:
+            raise PatchswapError(
+                f"the run at {str(resume)!r} already finished its {cfg.epochs} epochs; "
+                f"pass --set epochs=N with N > {cfg.epochs} to train longer"
+            )
+        return trainer.fit()
+    folder = run_folder(cfg)
+    if (folder / "last.pt").exists():
+        raise PatchswapError(
+            f"run folder {str(folder)!r} already holds a run; continue it with "
+            f"--resume {folder}, or choose another folder with --set name=NEW"
+        )
+    return Trainer(cfg, quiet=quiet).fit()

@@ -1,0 +1,39 @@
+"""Top-1 / top-5 accuracy and mean cross-entropy over a loader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int]) -> list[int]:
+    """Number of samples whose target is among the top-k logits, for each k (k capped at K)."""
+    ks = list(ks)
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hits = top == targets[:, None]
+    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str) -> dict[str, float]:
+    """`{"top1", "top5", "loss", "samples"}` of `model` in eval mode over `loader`, in percent."""
+    was_training = model.training
+    model.eval()
+    correct1 = correct5 = seen = 0
+    loss_sum = 0.0
+    for images, targets, *_ in loader:
+        images, targets = images.to(device), targets.to(device)
+        logits = model(images).float()
+        loss_sum += float(F.cross_entropy(logits, targets, reduction="sum"))
+        c1, c5 = topk_correct(logits, targets, (1, 5))
+        correct1, correct5, seen = correct1 + c1, correct5 + c5, seen + len(targets)
+    model.train(was_training)
+    return {
+        "top1": 100.0 * correct1 / seen,
+        "top5": 100.0 * correct5 / seen,
+        "loss": loss_sum / seen,
+        "samples": seen,
+    }

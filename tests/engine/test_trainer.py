@@ -1,0 +1,96 @@
+"""End-to-end training on generated data: outputs, resume equivalence, safety."""
+
+import json
+
+import pytest
+import torch
+
+from patchswap.config import load_config
+from patchswap.engine import Trainer, train
+from patchswap.engine.checkpoint import load_checkpoint
+from patchswap.errors import PatchswapError
+
+
+def test_two_epoch_patchswap_run_writes_the_run_folder(tiny_run, tmp_path):
+    summary = train(load_config(None, tiny_run()), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    for name in ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "summary.json"):
+        assert (folder / name).is_file(), name
+    assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for key in ("train_loss", "train_ce_a", "train_ce_b", "train_kl_ab", "train_kl_ba",
+                "test_top1", "test_top5", "lr", "p_r", "seconds"):
+        assert key in records[0], key
+    parts = sum(records[0][k] for k in ("train_ce_a", "train_ce_b", "train_kl_ab", "train_kl_ba"))
+    assert parts == pytest.approx(records[0]["train_loss"], rel=1e-5)
+    assert summary == json.loads((folder / "summary.json").read_text())
+    assert summary["best_top1"] == max(r["test_top1"] for r in records)
+    assert summary["last_top5"] == records[-1]["test_top5"]
+
+
+def test_hard_label_run_logs_ce(tiny_run):
+    summary = train(load_config(None, tiny_run("method=hard_label", "epochs=1")), quiet=True)
+    assert summary["method"] == "hard_label" and summary["epochs_done"] == 1
+
+
+@pytest.mark.parametrize("method", ["patchswap", "hard_label"])
+def test_resume_is_bit_for_bit(tiny_run, tmp_path, method):
+    full = tiny_run(f"method={method}", "epochs=3", "name=full", "schedule.name=multistep",
+                    "schedule.milestones=[2]", "data.augment=true")
+    train(load_config(None, full), quiet=True)
+    # The same run, interrupted during epoch 2, then resumed from its last checkpoint.
+    part = [o for o in full if not o.startswith("name=")] + ["name=part"]
+    trainer = Trainer(load_config(None, part), quiet=True)
+    original = trainer.train_epoch
+
+    def stop_after_first(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(epoch)
+
+    trainer.train_epoch = stop_after_first
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    folder = tmp_path / "runs" / "part"
+    assert load_checkpoint(folder)["epoch"] == 1
+    train(None, resume=folder, quiet=True)
+
+    a = load_checkpoint(tmp_path / "runs" / "full")
+    b = load_checkpoint(folder)
+    assert a["epoch"] == b["epoch"] == 3
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    metrics = [(tmp_path / "runs" / n / "metrics.jsonl").read_text().splitlines()
+               for n in ("full", "part")]
+    strip = [[{k: v for k, v in json.loads(line).items() if "second" not in k} for line in m]
+             for m in metrics]
+    assert strip[0] == strip[1]
+
+
+def test_refuses_to_overwrite_and_resume_past_the_end(tiny_run, tmp_path):
+    cfg = load_config(None, tiny_run("epochs=1"))
+    train(cfg, quiet=True)
+    with pytest.raises(PatchswapError, match="already holds a run; continue it with --resume"):
+        train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    with pytest.raises(PatchswapError, match="already finished its 1 epochs"):
+        train(None, resume=folder, quiet=True)
+    summary = train(None, resume=folder, overrides=["epochs=2"], quiet=True)
+    assert summary["epochs_done"] == 2
+
+
+def test_checkpoint_from_another_model_is_a_clear_error(tiny_run, tmp_path):
+    train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    with pytest.raises(PatchswapError, match="does not fit this model"):
+        train(None, resume=folder, overrides=["epochs=2", "model.kwargs={width: 8}"], quiet=True)
+
+
+def test_bad_method_options_fail_before_training(tiny_run):
+    with pytest.raises(PatchswapError, match="unknown key method.gird in method 'patchswap'"):
+        train(load_config(None, tiny_run("method.gird=2")), quiet=True)
+    with pytest.raises(PatchswapError, match="grid=40 is larger than the image"):
+        train(load_config(None, tiny_run("method.grid=40")), quiet=True)
+    with pytest.raises(PatchswapError, match="unknown method 'nope'; valid methods: hard_label"):
+        train(load_config(None, tiny_run("method=nope")), quiet=True)

@@ -1,0 +1,84 @@
+"""Typed recipes: inheritance, overrides and one-line errors."""
+
+import pytest
+
+from patchswap.config import RunConfig, dump_config, load_config
+from patchswap.errors import ConfigError
+from patchswap.recipes import find_recipe, list_recipes
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides():
+    cfg = load_config(None, ["optim.lr=0.1", "schedule.milestones=[1, 2]", "method.p=0.3"])
+    assert isinstance(cfg, RunConfig)
+    assert cfg.optim.lr == 0.1 and cfg.schedule.milestones == [1, 2]
+    assert cfg.method == {"name": "patchswap", "p": 0.3}
+
+
+def test_base_inheritance_and_name_from_file(tmp_path):
+    write(tmp_path / "base.yaml", "epochs: 7\noptim:\n  lr: 0.2\n  momentum: 0.5\n")
+    child = write(tmp_path / "child.yaml", "base: base.yaml\noptim:\n  lr: 0.3\n")
+    cfg = load_config(child)
+    assert (cfg.epochs, cfg.optim.lr, cfg.optim.momentum, cfg.name) == (7, 0.3, 0.5, "child")
+
+
+def test_method_shorthand_replaces_the_block():
+    cfg = load_config(None, ["method.p=0.2", "method=hard_label"])
+    assert cfg.method == {"name": "hard_label"}
+
+
+def test_int_is_accepted_for_float_and_round_trips(tmp_path):
+    cfg = load_config(None, ["optim.lr=1"])
+    assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)
+    again = load_config(write(tmp_path / "resolved.yaml", dump_config(cfg)))
+    assert again.to_dict() | {"name": None} == cfg.to_dict() | {"name": None}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lrr=0.1", "unknown key optim.lrr in optim; valid keys: lr, momentum"),
+        ("epoch=3", "unknown key epoch in the recipe; valid keys: batch_size"),
+        ("epochs=0", "epochs=0 must be >= 1"),
+        ("epochs=ten", "epochs='ten' must be of type int"),
+        ("deterministic=3", "must be true or false"),
+        ("schedule.name=step", "valid: constant, cosine, multistep"),
+        ("optim=3", "optim must be a mapping"),
+        ("no_equals_sign", "must look like key=value"),
+    ],
+)
+def test_bad_values_are_one_clear_line(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_recipe_and_self_inheritance(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    loop = write(tmp_path / "loop.yaml", "base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="inherits from itself"):
+        load_config(loop)
+
+
+def test_every_shipped_recipe_loads():
+    recipes = list_recipes()
+    assert "fashion_mnist/demo" in recipes and "cifar100/resnet18_patchswap" in recipes
+    assert len(recipes) >= 40
+    for name in recipes:
+        cfg = load_config(find_recipe(name))
+        assert cfg.method["name"] in ("hard_label", "patchswap")
+
+
+def test_paper_recipe_values():
+    cfg = load_config(find_recipe("cifar100/resnet34_patchswap_progressive"))
+    assert (cfg.epochs, cfg.batch_size, cfg.optim.lr, cfg.optim.weight_decay) == (240, 64, 0.05, 5e-4)
+    assert cfg.schedule.milestones == [150, 180, 210]
+    assert cfg.method == {"name": "patchswap", "grid": 4, "p": 0.5, "schedule": "progressive",
+                          "temperature": 4.0, "gamma": 0.5, "alpha": 0.5}
+    assert load_config(find_recipe("cifar100/shufflenetv2_hard_label")).optim.lr == 0.01
+    assert load_config(find_recipe("imagenet/resnet50_patchswap_2x2")).method["grid"] == 2

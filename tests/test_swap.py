@@ -53,8 +53,10 @@ def test_pixel_content_preserved_and_inputs_untouched():
     a_hat, b_hat = patch_swap(xa, xb, grid=4, p=1.0)
     assert torch.equal(xa, copies[0]) and torch.equal(xb, copies[1])
     # The pair as a whole keeps exactly its pixels, per location.
-    assert torch.equal(torch.sort(torch.stack([a_hat, b_hat]), 0).values,
-                       torch.sort(torch.stack([xa, xb]), 0).values)
+    assert torch.equal(
+        torch.sort(torch.stack([a_hat, b_hat]), 0).values,
+        torch.sort(torch.stack([xa, xb]), 0).values,
+    )
     assert not torch.equal(a_hat, xa)
 
 
@@ -93,11 +95,16 @@ def test_non_square_and_grid_cells_match_mask():
 
 def test_deterministic_under_generator():
     xa, xb = pair(batch=16)
-    runs = [patch_swap(xa, xb, grid=4, p=0.5, return_mask=True,
-                       generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    runs = [
+        patch_swap(
+            xa, xb, grid=4, p=0.5, return_mask=True, generator=torch.Generator().manual_seed(7)
+        )
+        for _ in range(2)
+    ]
     assert all(torch.equal(u, v) for u, v in zip(*runs))
-    other = patch_swap(xa, xb, grid=4, p=0.5, return_mask=True,
-                       generator=torch.Generator().manual_seed(8))
+    other = patch_swap(
+        xa, xb, grid=4, p=0.5, return_mask=True, generator=torch.Generator().manual_seed(8)
+    )
     assert not torch.equal(runs[0][2], other[2])
 
 
@@ -124,8 +131,9 @@ def test_dtypes(dtype):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available on this machine")
 def test_cuda_matches_semantics_with_cpu_generator():
     xa, xb = (t.cuda() for t in pair(batch=8))
-    a_hat, b_hat, mask = patch_swap(xa, xb, grid=4, p=1.0, return_mask=True,
-                                    generator=torch.Generator().manual_seed(0))
+    a_hat, b_hat, mask = patch_swap(
+        xa, xb, grid=4, p=1.0, return_mask=True, generator=torch.Generator().manual_seed(0)
+    )
     assert a_hat.is_cuda and mask.is_cuda
     swapped = pixel_mask(mask.cpu(), 32, 32)[:, None].expand(8, 3, 32, 32).cuda()
     assert torch.equal(a_hat[swapped], xb[swapped])
@@ -133,8 +141,12 @@ def test_cuda_matches_semantics_with_cpu_generator():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"grid": 0}, "grid=0"), ({"grid": 40}, "larger than the image"),
-     ({"p": 1.5}, "p=1.5"), ({"p": -0.1}, "p=-0.1")],
+    [
+        ({"grid": 0}, "grid=0"),
+        ({"grid": 40}, "larger than the image"),
+        ({"p": 1.5}, "p=1.5"),
+        ({"p": -0.1}, "p=-0.1"),
+    ],
 )
 def test_bad_arguments_name_the_value(kwargs, message):
     xa, xb = pair(batch=2)

@@ -14,9 +14,13 @@ from .errors import PatchswapError
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a recipe value by its dotted key, e.g. --set optim.lr=0.1 "
-             "--set method.p=0.3 (repeatable; values are parsed as YAML)",
+        "--set method.p=0.3 (repeatable; values are parsed as YAML)",
     )
 
 
@@ -29,10 +33,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         summary = train(None, resume=args.resume, overrides=args.overrides, quiet=args.quiet)
     else:
         if args.recipe is None:
-            raise PatchswapError("train needs a RECIPE (see `patchswap list recipes`) or --resume RUN")
+            raise PatchswapError(
+                "train needs a RECIPE (see `patchswap list recipes`) or --resume RUN"
+            )
         summary = train(load_config(find_recipe(args.recipe), args.overrides), quiet=args.quiet)
-    print(f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
-          f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}")
+    print(
+        f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
+        f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}"
+    )
     return 0
 
 
@@ -40,8 +48,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate_checkpoint import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, args.overrides, split=args.split)
-    print(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in result.items()))
+    print(
+        " | ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
+        )
+    )
     return 0
 
 
@@ -84,31 +95,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a recipe (or resume a run)",
-                           description="Train a YAML recipe; writes a run folder under "
-                                       "output_dir/name with metrics, TensorBoard events and "
-                                       "checkpoints.")
-    train.add_argument("recipe", nargs="?",
-                       help="YAML path or recipe name, e.g. fashion_mnist/patchswap")
+    train = sub.add_parser(
+        "train",
+        help="train a recipe (or resume a run)",
+        description="Train a YAML recipe; writes a run folder under "
+        "output_dir/name with metrics, TensorBoard events and "
+        "checkpoints.",
+    )
+    train.add_argument(
+        "recipe", nargs="?", help="YAML path or recipe name, e.g. fashion_mnist/patchswap"
+    )
     _add_overrides(train)
-    train.add_argument("--resume", metavar="RUN",
-                       help="continue the run in this folder (or its last.pt); --set applies "
-                            "on top of the run's saved config")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in this folder (or its last.pt); --set applies "
+        "on top of the run's saved config",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     train.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("eval", help="evaluate a checkpoint (top-1, top-5, loss)",
-                        description="Plain forward pass over the test (or train) split of the "
-                                    "checkpoint's own dataset.")
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint (top-1, top-5, loss)",
+        description="Plain forward pass over the test (or train) split of the "
+        "checkpoint's own dataset.",
+    )
     ev.add_argument("checkpoint", help="a run folder, last.pt or best.pt")
     ev.add_argument("--split", choices=["test", "train"], default="test")
     _add_overrides(ev)
     ev.set_defaults(func=_cmd_eval)
 
-    demo = sub.add_parser("demo", help="hard label vs patch swap on Fashion-MNIST, side by side",
-                          description="Trains hard label and patch swap with the same small "
-                                      "model, budget and seed (recipe fashion_mnist/demo), "
-                                      "prints a table and saves an accuracy plot.")
+    demo = sub.add_parser(
+        "demo",
+        help="hard label vs patch swap on Fashion-MNIST, side by side",
+        description="Trains hard label and patch swap with the same small "
+        "model, budget and seed (recipe fashion_mnist/demo), "
+        "prints a table and saves an accuracy plot.",
+    )
     demo.add_argument("--output-dir", default="runs/demo", help="parent folder of the demo runs")
     _add_overrides(demo)
     demo.set_defaults(func=_cmd_demo)

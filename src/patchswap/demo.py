@@ -22,11 +22,15 @@ DEMO_METHODS = ("hard_label", "patchswap")
 
 def results_table(summaries: dict[str, dict]) -> str:
     """A Markdown table of the runs' best/last top-1, top-5 and wall time."""
-    lines = ["| method | best top-1 | last top-1 | last top-5 | seconds |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| method | best top-1 | last top-1 | last top-5 | seconds |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, s in summaries.items():
-        lines.append(f"| {name} | {s['best_top1']:.2f} | {s['last_top1']:.2f} | "
-                     f"{s['last_top5']:.2f} | {s['seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {s['best_top1']:.2f} | {s['last_top1']:.2f} | "
+            f"{s['last_top5']:.2f} | {s['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -35,8 +39,9 @@ def plot_accuracy(run_folders: dict[str, Path], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, folder in run_folders.items():
         records = read_metrics(folder)
-        ax.plot([r["epoch"] for r in records], [r["test_top1"] for r in records], marker="o",
-                label=name)
+        ax.plot(
+            [r["epoch"] for r in records], [r["test_top1"] for r in records], marker="o", label=name
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("test top-1 (%)")
     ax.set_title("Fashion-MNIST: hard label vs intra-class patch swap")

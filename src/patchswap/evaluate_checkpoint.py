@@ -14,8 +14,9 @@ from .evaluation import evaluate
 from .models import build_model
 
 
-def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), split: str = "test"
-                        ) -> dict[str, Any]:
+def evaluate_checkpoint(
+    path: str | Path, overrides: list[str] = (), split: str = "test"
+) -> dict[str, Any]:
     """Top-1/top-5/loss of a `last.pt`, `best.pt` or run folder on its dataset's split.
 
     `overrides` change the saved config before use (e.g. `data.root=/elsewhere`, `device=cpu`).
@@ -27,7 +28,8 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str] = (), split: str 
     model = build_model(cfg.model.name, data.num_classes, data.in_channels, **cfg.model.kwargs)
     load_model_weights(model, state, str(path))
     dataset = data.test if split == "test" else data.train_eval
-    loader = build_eval_loader(dataset, cfg.eval_batch_size, cfg.data.num_workers,
-                               device.type == "cuda")
+    loader = build_eval_loader(
+        dataset, cfg.eval_batch_size, cfg.data.num_workers, device.type == "cuda"
+    )
     metrics = evaluate(model.to(device), loader, device)
     return {"checkpoint": str(path), "epoch": state["epoch"], "split": split, **metrics}

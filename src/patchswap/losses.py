@@ -9,7 +9,9 @@ from torch import nn
 from .errors import PatchswapError
 
 
-def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def kl_divergence(
+    p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """`KL(p || q)` of temperature-softened softmaxes, summed over classes, mean over the batch.
 
     Both sides keep their gradients; detach an argument to make it a fixed target.

@@ -116,16 +116,14 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         generator = self._generator()
         n = len(self.labels)
-        if self.shuffle:
-            anchors = torch.randperm(n, generator=generator)
-        else:
-            anchors = torch.arange(n)
+        anchors = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         partners = self.partners(anchors, generator)
         total = self.num_samples * self.num_replicas
         if total > n:  # pad by repeating the first anchors so every rank has equal work
             extra = torch.arange(total - n) % n
-            anchors, partners = torch.cat([anchors, anchors[extra]]), torch.cat(
-                [partners, partners[extra]]
+            anchors, partners = (
+                torch.cat([anchors, anchors[extra]]),
+                torch.cat([partners, partners[extra]]),
             )
         anchors = anchors[self.rank : total : self.num_replicas]
         partners = partners[self.rank : total : self.num_replicas]

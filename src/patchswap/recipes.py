@@ -10,8 +10,11 @@ from .errors import ConfigError
 
 def configs_dir() -> Path | None:
     """`$PATCHSWAP_CONFIGS`, else `./configs`, else the `configs/` of this source checkout."""
-    candidates = [os.environ.get("PATCHSWAP_CONFIGS"), "configs",
-                  Path(__file__).resolve().parents[2] / "configs"]
+    candidates = [
+        os.environ.get("PATCHSWAP_CONFIGS"),
+        "configs",
+        Path(__file__).resolve().parents[2] / "configs",
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)

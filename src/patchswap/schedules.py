@@ -66,9 +66,7 @@ class ProgressivePr:
         return self.values[-1]
 
 
-def build_pr_schedule(
-    schedule: str, p: float, epochs: int
-) -> ConstantPr | ProgressivePr:
+def build_pr_schedule(schedule: str, p: float, epochs: int) -> ConstantPr | ProgressivePr:
     """`constant` (at `p`) or `progressive` (Table 15, ending at the paper's 0.5)."""
     if schedule == "constant":
         return ConstantPr(p)

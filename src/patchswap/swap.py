@@ -12,6 +12,8 @@ is not a multiple of `grid`; cells then differ in size by at most one pixel.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .errors import PatchswapError
@@ -22,13 +24,22 @@ def cell_borders(size: int, grid: int) -> list[int]:
     return [(2 * i * size + grid) // (2 * grid) for i in range(grid + 1)]
 
 
-def cell_index_map(height: int, width: int, grid: int, device: torch.device | None = None):
+@functools.lru_cache(maxsize=64)
+def cell_coordinates(height: int, width: int, grid: int, device: str = "cpu"):
+    """Per-pixel cell row `(H,)` and cell column `(W,)` indices (cached: reused every step)."""
+    rows = torch.bucketize(
+        torch.arange(height), torch.tensor(cell_borders(height, grid)[1:-1]), right=True
+    )
+    cols = torch.bucketize(
+        torch.arange(width), torch.tensor(cell_borders(width, grid)[1:-1]), right=True
+    )
+    return rows.to(device), cols.to(device)
+
+
+def cell_index_map(height: int, width: int, grid: int) -> torch.Tensor:
     """(H, W) long tensor: the row-major cell id (0 .. grid*grid-1) of every pixel."""
-    rows = torch.bucketize(torch.arange(height), torch.tensor(cell_borders(height, grid)[1:-1]),
-                           right=True)
-    cols = torch.bucketize(torch.arange(width), torch.tensor(cell_borders(width, grid)[1:-1]),
-                           right=True)
-    return (rows[:, None] * grid + cols[None, :]).to(device)
+    rows, cols = cell_coordinates(height, width, grid)
+    return rows[:, None] * grid + cols[None, :]
 
 
 def validate_swap_args(height: int, width: int, grid: int, p: float) -> None:
@@ -37,7 +48,8 @@ def validate_swap_args(height: int, width: int, grid: int, p: float) -> None:
         raise PatchswapError(f"grid={grid!r} must be a positive integer (4 means 4x4 cells)")
     if grid > min(height, width):
         raise PatchswapError(
-            f"grid={grid} is larger than the image ({height}x{width}); use grid <= {min(height, width)}"
+            f"grid={grid} is larger than the image ({height}x{width}); "
+            f"use grid <= {min(height, width)}"
         )
     if not 0.0 <= p <= 1.0:
         raise PatchswapError(f"p={p} is not a probability; use a value in [0, 1]")
@@ -106,11 +118,13 @@ def patch_swap(
         )
     batch, _, height, width = xa.shape
     validate_swap_args(height, width, grid, p)
-    mask = sample_swap_mask(batch, grid, p, one_cell=one_cell, generator=generator,
-                            device=xa.device)
-    # Expand the cell mask to pixels by indexing with the per-pixel cell id: one gather, no loop.
-    pixels = mask.view(batch, -1)[:, cell_index_map(height, width, grid, xa.device)]
-    pixels = pixels[:, None]  # broadcast over channels
+    mask = sample_swap_mask(
+        batch, grid, p, one_cell=one_cell, generator=generator, device=xa.device
+    )
+    # Expand the cell mask to pixels with two index_selects (cells are separable into a row
+    # and a column index), then one `where` per output: no loop, no copy of unswapped pairs.
+    rows, cols = cell_coordinates(height, width, grid, str(xa.device))
+    pixels = mask.index_select(1, rows).index_select(2, cols)[:, None]
     xa_hat = torch.where(pixels, xb, xa)
     xb_hat = torch.where(pixels, xa, xb)
     return (xa_hat, xb_hat, mask) if return_mask else (xa_hat, xb_hat)

@@ -19,8 +19,18 @@ def test_two_epoch_patchswap_run_writes_the_run_folder(tiny_run, tmp_path):
     assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
-    for key in ("train_loss", "train_ce_a", "train_ce_b", "train_kl_ab", "train_kl_ba",
-                "test_top1", "test_top5", "lr", "p_r", "seconds"):
+    for key in (
+        "train_loss",
+        "train_ce_a",
+        "train_ce_b",
+        "train_kl_ab",
+        "train_kl_ba",
+        "test_top1",
+        "test_top5",
+        "lr",
+        "p_r",
+        "seconds",
+    ):
         assert key in records[0], key
     parts = sum(records[0][k] for k in ("train_ce_a", "train_ce_b", "train_kl_ab", "train_kl_ba"))
     assert parts == pytest.approx(records[0]["train_loss"], rel=1e-5)
@@ -36,8 +46,14 @@ def test_hard_label_run_logs_ce(tiny_run):
 
 @pytest.mark.parametrize("method", ["patchswap", "hard_label"])
 def test_resume_is_bit_for_bit(tiny_run, tmp_path, method):
-    full = tiny_run(f"method={method}", "epochs=3", "name=full", "schedule.name=multistep",
-                    "schedule.milestones=[2]", "data.augment=true")
+    full = tiny_run(
+        f"method={method}",
+        "epochs=3",
+        "name=full",
+        "schedule.name=multistep",
+        "schedule.milestones=[2]",
+        "data.augment=true",
+    )
     train(load_config(None, full), quiet=True)
     # The same run, interrupted during epoch 2, then resumed from its last checkpoint.
     part = [o for o in full if not o.startswith("name=")] + ["name=part"]
@@ -61,10 +77,13 @@ def test_resume_is_bit_for_bit(tiny_run, tmp_path, method):
     assert a["epoch"] == b["epoch"] == 3
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    metrics = [(tmp_path / "runs" / n / "metrics.jsonl").read_text().splitlines()
-               for n in ("full", "part")]
-    strip = [[{k: v for k, v in json.loads(line).items() if "second" not in k} for line in m]
-             for m in metrics]
+    metrics = [
+        (tmp_path / "runs" / n / "metrics.jsonl").read_text().splitlines() for n in ("full", "part")
+    ]
+    strip = [
+        [{k: v for k, v in json.loads(line).items() if "second" not in k} for line in m]
+        for m in metrics
+    ]
     assert strip[0] == strip[1]
 
 

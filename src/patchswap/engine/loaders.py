@@ -30,8 +30,11 @@ class ShuffledBatchSampler(BatchSampler):
     def __init__(self, size: int, batch_size: int, seed: int) -> None:
         self.generator = torch.Generator()
         self.seed = seed
-        super().__init__(RandomSampler(range(size), generator=self.generator), batch_size,
-                         drop_last=size % batch_size == 1)
+        super().__init__(
+            RandomSampler(range(size), generator=self.generator),
+            batch_size,
+            drop_last=size % batch_size == 1,
+        )
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -52,11 +55,22 @@ def build_train_loader(
         sampler = IntraClassPairSampler(labels, batch_size=batch_size, shuffle=True, seed=seed)
     else:
         sampler = ShuffledBatchSampler(len(dataset), batch_size, seed)
-    return DataLoader(WithIndex(dataset), batch_sampler=sampler, num_workers=num_workers,
-                      pin_memory=pin_memory, persistent_workers=num_workers > 0)
+    return DataLoader(
+        WithIndex(dataset),
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )
 
 
-def build_eval_loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool
-                      ) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory)
+def build_eval_loader(
+    dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )

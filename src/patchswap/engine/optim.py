@@ -21,8 +21,9 @@ def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> t
     )
 
 
-def lr_factor(cfg: ScheduleConfig, base_lr: float, epochs: int, step: int, steps_per_epoch: int
-              ) -> float:
+def lr_factor(
+    cfg: ScheduleConfig, base_lr: float, epochs: int, step: int, steps_per_epoch: int
+) -> float:
     """Multiplier of the base lr for optimizer update number `step` (0-based).
 
     Multistep milestones are 1-based epoch counts, as in the paper's "x0.1 at 150": epochs

@@ -15,12 +15,17 @@ class RunLog:
     def __init__(self, folder: Path, resume_epoch: int = 0) -> None:
         self.path = folder / "metrics.jsonl"
         if resume_epoch and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["epoch"] <= resume_epoch]
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["epoch"] <= resume_epoch
+            ]
             self.path.write_text("".join(f"{line}\n" for line in kept))
         elif self.path.exists():
             self.path.unlink()
-        self.writer = SummaryWriter(log_dir=str(folder / "tensorboard"), purge_step=resume_epoch + 1)
+        self.writer = SummaryWriter(
+            log_dir=str(folder / "tensorboard"), purge_step=resume_epoch + 1
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as handle:

@@ -81,15 +81,22 @@ class Trainer:
 
         pin = self.device.type == "cuda"
         self.train_loader = build_train_loader(
-            self.data.train, self.data.train_labels, self.method.paired, cfg.batch_size,
-            cfg.seed, cfg.data.num_workers, pin,
+            self.data.train,
+            self.data.train_labels,
+            self.method.paired,
+            cfg.batch_size,
+            cfg.seed,
+            cfg.data.num_workers,
+            pin,
         )
-        self.test_loader = build_eval_loader(self.data.test, cfg.eval_batch_size,
-                                             cfg.data.num_workers, pin)
+        self.test_loader = build_eval_loader(
+            self.data.test, cfg.eval_batch_size, cfg.data.num_workers, pin
+        )
         params = list(self.model.parameters()) + list(self.method.parameters())
         self.optimizer = build_optimizer(cfg.optim, params)
-        self.scheduler = build_lr_scheduler(cfg.schedule, self.optimizer, cfg.epochs,
-                                            len(self.train_loader))
+        self.scheduler = build_lr_scheduler(
+            cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)
+        )
         self.folder = run_folder(cfg)
         self.start_epoch = 1
         self.best: dict[str, Any] = {"top1": -math.inf}
@@ -136,8 +143,13 @@ class Trainer:
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = images_seen = anchors_seen = 0
         lr = self.optimizer.param_groups[0]["lr"]
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False,
-                   disable=self.quiet or not self.cfg.progress, unit="batch")
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {epoch}/{self.cfg.epochs}",
+            leave=False,
+            disable=self.quiet or not self.cfg.progress,
+            unit="batch",
+        )
         start = time.perf_counter()
         for step, (images, targets, indices) in enumerate(bar):
             images = images.to(self.device, non_blocking=True)
@@ -165,10 +177,17 @@ class Trainer:
                 rate = images_seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
         seconds = time.perf_counter() - start
-        parts = {f"train_{k}" if k != "loss" else "train_loss": float(v) / anchors_seen
-                 for k, v in sums.items()}
-        return {"lr": lr, **parts, "train_top1": 100.0 * correct / images_seen,
-                "train_seconds": seconds, "images_per_second": images_seen / seconds}
+        parts = {
+            f"train_{k}" if k != "loss" else "train_loss": float(v) / anchors_seen
+            for k, v in sums.items()
+        }
+        return {
+            "lr": lr,
+            **parts,
+            "train_top1": 100.0 * correct / images_seen,
+            "train_seconds": seconds,
+            "images_per_second": images_seen / seconds,
+        }
 
     def fit(self) -> dict[str, Any]:
         """Train from `start_epoch` to the end; returns the summary also saved as summary.json."""
@@ -194,11 +213,21 @@ class Trainer:
                 log.write(record)
                 self._say(self._epoch_line(record))
                 if record["test_top1"] > self.best["top1"]:
-                    self.best = {"top1": record["test_top1"], "top5": record["test_top5"],
-                                 "epoch": epoch}
-                    save_atomic({"format": CHECKPOINT_FORMAT, "epoch": epoch,
-                                 "config": self.cfg.to_dict(), "model": self.model.state_dict(),
-                                 "metrics": record}, self.folder / "best.pt")
+                    self.best = {
+                        "top1": record["test_top1"],
+                        "top5": record["test_top5"],
+                        "epoch": epoch,
+                    }
+                    save_atomic(
+                        {
+                            "format": CHECKPOINT_FORMAT,
+                            "epoch": epoch,
+                            "config": self.cfg.to_dict(),
+                            "model": self.model.state_dict(),
+                            "metrics": record,
+                        },
+                        self.folder / "best.pt",
+                    )
                 save_atomic(self.state_dict(epoch), self.folder / "last.pt")
                 summary = self._summary(record)
                 _write_json_atomic(self.folder / "summary.json", summary)
@@ -211,9 +240,11 @@ class Trainer:
 
     def _epoch_line(self, r: dict[str, Any]) -> str:
         p_r = f" | p_r {r['p_r']:.2f}" if "p_r" in r else ""
-        return (f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
-                f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f} | lr {r['lr']:.4g}"
-                f"{p_r} | {r['seconds']:.1f}s ({r['images_per_second']:.0f} img/s)")
+        return (
+            f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
+            f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f} | lr {r['lr']:.4g}"
+            f"{p_r} | {r['seconds']:.1f}s ({r['images_per_second']:.0f} img/s)"
+        )
 
     def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -232,8 +263,13 @@ class Trainer:
         }
 
 
-def train(cfg: RunConfig, *, resume: str | Path | None = None, overrides: list[str] = (),
-          quiet: bool = False) -> dict[str, Any]:
+def train(
+    cfg: RunConfig,
+    *,
+    resume: str | Path | None = None,
+    overrides: list[str] = (),
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Train `cfg`, or continue the run saved at `resume` (a run folder or its last.pt).
 
     When resuming, the run's own resolved config is used, with `overrides` applied on top

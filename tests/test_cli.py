@@ -1,0 +1,87 @@
+"""The command line as a user runs it: train, resume, eval, list, errors, --help."""
+
+import json
+
+import pytest
+
+from patchswap.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_resume_and_eval(capsys, tiny_run, tmp_path, fashion_mnist_root):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("base: []\nmethod:\n  name: patchswap\n  grid: 2\n")
+    sets = [a for o in tiny_run("epochs=1") for a in ("--set", o)]
+    code, out, _ = run(capsys, "train", str(recipe), *sets, "--quiet")
+    assert code == 0 and "best top1" in out
+    folder = tmp_path / "runs" / "tiny"
+    code, _, _ = run(capsys, "train", "--resume", str(folder), "--set", "epochs=2", "--quiet")
+    assert code == 0
+    assert json.loads((folder / "summary.json").read_text())["epochs_done"] == 2
+    code, out, _ = run(capsys, "eval", str(folder / "best.pt"))
+    assert code == 0 and "top1" in out and "top5" in out
+
+
+def test_train_by_recipe_name_with_overrides(capsys, tiny_run):
+    sets = [a for o in tiny_run("epochs=1", "name=named") for a in ("--set", o)]
+    code, out, err = run(capsys, "train", "fashion_mnist/hard_label", *sets, "--quiet")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "no/such/recipe"], "recipe 'no/such/recipe' not found"),
+        (["train", "fashion_mnist/demo", "--set", "optim.momentum=fast"], "must be of type float"),
+        (["train", "fashion_mnist/demo", "--set", "model.name=resnet9000"], "unknown model"),
+        (["train"], "train needs a RECIPE"),
+        (["eval", "missing.pt"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(capsys, argv, message, patchswap_cache, tmp_path):
+    code, _, err = run(
+        capsys,
+        *argv,
+        *(["--set", f"output_dir={tmp_path}"] if argv[0] == "train" and len(argv) > 2 else []),
+    )
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_dataset_says_how_to_get_it(capsys, tmp_path, patchswap_cache):
+    code, _, err = run(
+        capsys,
+        "train",
+        "cifar100/resnet18_patchswap",
+        "--set",
+        f"data.root={tmp_path}",
+        "--set",
+        f"output_dir={tmp_path}",
+    )
+    assert code == 2 and "download=true" in err
+
+
+@pytest.mark.parametrize(
+    "what, expected",
+    [
+        ("methods", "patchswap"),
+        ("models", "resnet18"),
+        ("datasets", "fashion_mnist"),
+        ("recipes", "cifar100/resnet18_patchswap"),
+    ],
+)
+def test_list(capsys, what, expected):
+    code, out, _ = run(capsys, "list", what)
+    assert code == 0 and expected in out
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "demo", "list"])
+def test_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and "usage: patchswap" in capsys.readouterr().out

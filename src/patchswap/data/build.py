@@ -1,0 +1,44 @@
+"""`build_datasets`: a DataConfig in, the train / train_eval / test splits of a run out."""
+
+from __future__ import annotations
+
+from torch.utils.data import Subset
+
+from ..config import DataConfig
+from .bundle import DataBundle
+from .registry import get_loader
+from .subset import class_balanced_indices, first_n
+from .transforms import TransformedDataset
+
+
+def build_datasets(cfg: DataConfig) -> DataBundle:
+    """Load `cfg.name` and apply augmentation, the training subset and the test subset.
+
+    `train` and `train_eval` are two transform views of one loaded dataset, subset with the
+    same indices, so `train_labels[i]` labels both `train[i]` and `train_eval[i]`.
+    """
+    source = get_loader(cfg.name)(cfg)
+    train_transform = source.train_transform if cfg.augment else source.test_transform
+    train = TransformedDataset(source.train, train_transform)
+    train_eval = TransformedDataset(source.train, source.test_transform)
+    train_labels = source.train_labels
+    if cfg.samples_per_class is not None:
+        indices = class_balanced_indices(train_labels, cfg.samples_per_class, cfg.subset_seed)
+        train = Subset(train, indices.tolist())
+        train_eval = Subset(train_eval, indices.tolist())
+        train_labels = train_labels[indices]
+    test = TransformedDataset(source.test, source.test_transform)
+    if cfg.test_subset is not None:
+        test = first_n(test, cfg.test_subset)
+    return DataBundle(
+        train=train,
+        train_eval=train_eval,
+        test=test,
+        train_labels=train_labels,
+        num_classes=len(source.class_names),
+        in_channels=source.in_channels,
+        image_size=source.image_size,
+        class_names=source.class_names,
+        mean=source.mean,
+        std=source.std,
+    )

@@ -1,0 +1,74 @@
+"""The two records of the data layer: what a dataset loader finds, and what a run receives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass
+class DataSource:
+    """One dataset as found on disk, before transforms and subsets.
+
+    Loaders return this so that `build_datasets` applies augmentation, subsets and label
+    bookkeeping the same way for every dataset. `train` and `test` yield `(PIL image, int label)`.
+    """
+
+    train: Dataset
+    test: Dataset
+    train_labels: torch.Tensor
+    class_names: list[str]
+    in_channels: int
+    image_size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_transform: Callable  # training augmentation, ending in ToTensor + Normalize
+    test_transform: Callable  # deterministic test-time transform
+
+
+@dataclass
+class DataBundle:
+    """Everything a run needs from the data: the three splits and their metadata.
+
+    `train_eval` holds the same samples as `train` in the same order, with the test-time
+    transform, so train-accuracy analyses see un-augmented images.
+    """
+
+    train: Dataset  # (normalized CxHxW float tensor, augmented if cfg.augment; int label)
+    train_eval: Dataset  # same samples and order as train, test-time transform
+    test: Dataset  # (image tensor, int label), test-time transform
+    train_labels: torch.Tensor  # int64, train_labels[i] is the label of train[i]
+    num_classes: int
+    in_channels: int
+    image_size: tuple[int, int]  # (H, W) the model sees
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def torchvision_source(
+    train: Dataset,
+    test: Dataset,
+    *,
+    in_channels: int,
+    image_size: tuple[int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    transforms: tuple[Callable, Callable],
+) -> DataSource:
+    """DataSource of two torchvision datasets, which expose `targets` and `classes`."""
+    return DataSource(
+        train=train,
+        test=test,
+        train_labels=torch.as_tensor(train.targets, dtype=torch.int64),
+        class_names=list(train.classes),
+        in_channels=in_channels,
+        image_size=image_size,
+        mean=mean,
+        std=std,
+        train_transform=transforms[0],
+        test_transform=transforms[1],
+    )

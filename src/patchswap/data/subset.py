@@ -1,0 +1,32 @@
+"""Seeded, class-balanced training subsets and first-N test subsets."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..errors import ConfigError
+
+
+def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Sorted indices of min(per_class, class size) samples per class, drawn with `seed`.
+
+    Sorted so the subset keeps the dataset's order; the draw depends only on `labels` and
+    `seed`, so a recipe always trains on the same images.
+    """
+    if per_class < 1:
+        raise ConfigError(f"data.samples_per_class={per_class} must be >= 1")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for label in torch.unique(labels, sorted=True):
+        members = torch.nonzero(labels == label).flatten()
+        order = torch.randperm(len(members), generator=generator)
+        chosen.append(members[order[:per_class]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+def first_n(dataset: Dataset, n: int) -> Dataset:
+    """The first `n` items of `dataset` (all of them when it is shorter): quick CPU evaluation."""
+    if n < 1:
+        raise ConfigError(f"data.test_subset={n} must be >= 1")
+    return Subset(dataset, range(min(n, len(dataset))))

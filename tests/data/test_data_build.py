@@ -1,0 +1,90 @@
+"""build_datasets across datasets: registry, augmentation switch, training and test subsets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from patchswap.config import DataConfig
+from patchswap.data import DataBundle, available_datasets, build_datasets
+from patchswap.errors import ConfigError, PatchswapError
+
+
+def _cifar10(root, **kwargs) -> DataBundle:
+    return build_datasets(DataConfig(name="cifar10", root=str(root), **kwargs))
+
+
+def test_available_datasets_describe_roots():
+    names = available_datasets()
+    assert set(names) == {"cifar10", "cifar100", "fashion_mnist", "imagefolder"}
+    assert "./data" in names["cifar10"] and "cifar-100-python" in names["cifar100"]
+    assert "/usr/share/datasets/fashion-mnist" in names["fashion_mnist"]
+    assert all(isinstance(text, str) and "\n" not in text for text in names.values())
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(PatchswapError, match="unknown dataset 'svhn'.*cifar10, cifar100"):
+        build_datasets(DataConfig(name="svhn"))
+
+
+def test_augment_randomizes_train_only(cifar10_root):
+    bundle = _cifar10(cifar10_root, crop_padding=4)
+    torch.manual_seed(0)
+    eval_image, eval_label = bundle.train_eval[5]
+    draws = [bundle.train[5] for _ in range(8)]
+    assert all(label == eval_label for _, label in draws)
+    assert any(not torch.equal(image, eval_image) for image, _ in draws)
+    assert torch.equal(bundle.train_eval[5][0], eval_image)
+
+
+def test_augment_off_uses_test_transform(cifar10_root):
+    bundle = _cifar10(cifar10_root, augment=False)
+    for i in (0, 37, 99):
+        assert torch.equal(bundle.train[i][0], bundle.train_eval[i][0])
+
+
+@pytest.mark.parametrize("per_class", [1, 3])
+def test_samples_per_class_is_balanced_and_aligned(cifar10_root, per_class):
+    full = _cifar10(cifar10_root, augment=False)
+    bundle = _cifar10(cifar10_root, augment=False, samples_per_class=per_class)
+    assert len(bundle.train) == len(bundle.train_eval) == len(bundle.train_labels) == 10 * per_class
+    assert torch.bincount(bundle.train_labels).tolist() == [per_class] * 10
+    assert bundle.train_labels.dtype == torch.int64
+    full_images = torch.stack([full.train_eval[i][0] for i in range(len(full.train_eval))])
+    for i in range(len(bundle.train)):
+        image, label = bundle.train[i]
+        assert label == bundle.train_labels[i] == bundle.train_eval[i][1]
+        assert torch.equal(image, bundle.train_eval[i][0])
+        assert (full_images == image).flatten(1).all(1).any()  # a real training image
+    assert len(bundle.test) == len(full.test)  # the subset is for training only
+
+
+def test_samples_per_class_is_seeded(cifar10_root):
+    def chosen(seed: int) -> list[int]:
+        bundle = _cifar10(cifar10_root, samples_per_class=2, subset_seed=seed)
+        return bundle.train.indices
+
+    assert chosen(0) == chosen(0)
+    assert chosen(0) != chosen(1)
+    assert chosen(0) == sorted(chosen(0))
+
+
+def test_samples_per_class_caps_at_class_size(cifar100_root):
+    bundle = build_datasets(
+        DataConfig(name="cifar100", root=str(cifar100_root), samples_per_class=50)
+    )
+    assert torch.bincount(bundle.train_labels).tolist() == [3] * 100
+
+
+def test_samples_per_class_below_one_fails(cifar10_root):
+    with pytest.raises(ConfigError, match="samples_per_class=0"):
+        _cifar10(cifar10_root, samples_per_class=0)
+
+
+def test_test_subset_takes_first_images(cifar10_root):
+    full = _cifar10(cifar10_root)
+    bundle = _cifar10(cifar10_root, test_subset=7)
+    assert len(bundle.test) == 7
+    assert [bundle.test[i][1] for i in range(7)] == [full.test[i][1] for i in range(7)]
+    assert torch.equal(bundle.test[6][0], full.test[6][0])
+    assert len(_cifar10(cifar10_root, test_subset=1000).test) == len(full.test)

@@ -20,6 +20,14 @@ from .errors import ConfigError
 
 
 @dataclass
+class LabelNoiseConfig:
+    """Symmetric label noise on the training set (Wang et al. 2019); rate 0 is clean."""
+
+    rate: float = 0.0
+    seed: int = 0
+
+
+@dataclass
 class DataConfig:
     """Which dataset, where it lives, and how training images are augmented."""
 
@@ -33,6 +41,7 @@ class DataConfig:
     image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
     num_workers: int = 0
     test_subset: int | None = None  # evaluate on the first N test images (quick CPU runs)
+    label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
 
 
 @dataclass

@@ -9,16 +9,22 @@ from ..pairs import IntraClassPairSampler
 
 
 class WithIndex(Dataset):
-    """Yields `(image, label, index)` so methods with per-sample memory know which sample."""
+    """Yields `(image, label, index)` so methods with per-sample memory know which sample.
 
-    def __init__(self, dataset: Dataset) -> None:
+    With `views > 1` the image is a `(views, C, H, W)` stack of independently augmented views.
+    """
+
+    def __init__(self, dataset: Dataset, views: int = 1) -> None:
         self.dataset = dataset
+        self.views = views
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
         image, label = self.dataset[index]
+        if self.views > 1:
+            image = torch.stack([image] + [self.dataset[index][0] for _ in range(self.views - 1)])
         return image, label, index
 
 
@@ -45,6 +51,7 @@ def build_train_loader(
     dataset: Dataset,
     labels: torch.Tensor,
     paired: bool,
+    views: int,
     batch_size: int,
     seed: int,
     num_workers: int,

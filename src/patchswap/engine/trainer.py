@@ -84,6 +84,7 @@ class Trainer:
             self.data.train,
             self.data.train_labels,
             self.method.paired,
+            self.method.views,
             cfg.batch_size,
             cfg.seed,
             cfg.data.num_workers,
@@ -92,7 +93,10 @@ class Trainer:
         self.test_loader = build_eval_loader(
             self.data.test, cfg.eval_batch_size, cfg.data.num_workers, pin
         )
-        params = list(self.model.parameters()) + list(self.method.parameters())
+        # A method's own trainable parameters (auxiliary heads, embeddings) train with the model;
+        # frozen ones (a teacher) stay out of the optimizer.
+        extra = [p for p in self.method.parameters() if p.requires_grad]
+        params = list(self.model.parameters()) + extra
         self.optimizer = build_optimizer(cfg.optim, params)
         self.scheduler = build_lr_scheduler(
             cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)

@@ -1,7 +1,13 @@
-"""Training methods by name. Add one by writing a `Method` subclass and listing it here."""
+"""Training methods by name.
+
+Every `Method` subclass with a `name` in a module of this package is registered: add a method
+by adding one file. `patchswap list methods` shows them with the first line of their docstring.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from torch import nn
@@ -9,10 +15,22 @@ from torch import nn
 from ..config import build_dataclass
 from ..errors import unknown_name
 from .base import Batch, Method, MethodContext, StepOutput
-from .hard_label import HardLabel
-from .patchswap import PatchSwap
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (HardLabel, PatchSwap)}
+
+def _discover() -> dict[str, type[Method]]:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    found: dict[str, type[Method]] = {}
+    pending = list(Method.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "name" in cls.__dict__:
+            found[cls.name] = cls
+    return dict(sorted(found.items()))
+
+
+METHODS: dict[str, type[Method]] = _discover()
 
 
 def available_methods() -> list[str]:

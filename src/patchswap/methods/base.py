@@ -18,7 +18,7 @@ from torch import nn
 class Batch:
     """One training batch. For paired methods the first half are anchors, the second partners."""
 
-    images: torch.Tensor
+    images: torch.Tensor  # (N, C, H, W); (N, V, C, H, W) when the method asks for V > 1 views
     targets: torch.Tensor
     indices: torch.Tensor  # dataset indices of the samples (memory-based methods need them)
 
@@ -52,6 +52,7 @@ class Method(nn.Module):
 
     name: ClassVar[str]
     paired: ClassVar[bool] = False  # batches come from `IntraClassPairSampler`
+    views: ClassVar[int] = 1  # independently augmented views of every sample (DDGSD, DLB: 2)
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, model: nn.Module, options: Any, context: MethodContext) -> None:

@@ -76,6 +76,7 @@ class Trainer:
             epochs=cfg.epochs,
             image_size=self.data.image_size,
             in_channels=self.data.in_channels,
+            num_samples=len(self.data.train),
         )
         self.method = build_method(cfg.method, self.model, context).to(self.device)
 

@@ -41,7 +41,6 @@ class MethodContext:
     image_size: tuple[int, int]
     in_channels: int
     num_samples: int = 0  # training-set size (per-sample memories index it by dataset index)
-    steps_per_epoch: int = 0
 
 
 @dataclass

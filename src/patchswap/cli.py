@@ -6,6 +6,7 @@ User errors (bad recipe keys, unknown names, missing data) print one line and ex
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "train needs a RECIPE (see `patchswap list recipes`) or --resume RUN"
             )
         summary = train(load_config(find_recipe(args.recipe), args.overrides), quiet=args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
     print(
         f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
         f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}"

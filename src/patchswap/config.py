@@ -40,6 +40,8 @@ class DataConfig:
     crop_padding: int = 4  # padding of the random crop for small-image datasets
     image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
     num_workers: int = 0
+    # auto: device-resident batches for in-memory datasets on CUDA, DataLoader otherwise
+    loader: str = "auto"  # auto | device | dataloader
     test_subset: int | None = None  # evaluate on the first N test images (quick CPU runs)
     label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
 
@@ -60,6 +62,17 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
+    # lr is tuned for `base_batch_size` anchors per step (the global batch over all processes);
+    # `linear` scales it by batch_size / base_batch_size (Goyal et al. 2017), `none` keeps it.
+    lr_scaling: str = "none"  # none | linear
+    base_batch_size: int = 64
+
+
+@dataclass
+class DistributedConfig:
+    """Multi-process training under `torchrun`; ignored in a single process."""
+
+    sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only)
 
 
 @dataclass
@@ -83,11 +96,15 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     epochs: int = 240
-    batch_size: int = 64  # anchors per step; paired methods forward 2 x batch_size images
+    batch_size: int = 64  # anchors per step over all processes; paired methods forward 2x
     eval_batch_size: int = 512
     seed: int = 0
     deterministic: bool = True
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + grad scaler, CUDA)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model's forward
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     output_dir: str = "runs"
     name: str | None = None  # run folder name; default: recipe stem
     progress: bool = True
@@ -114,6 +131,16 @@ def _check_range(cfg: RunConfig) -> None:
         raise ConfigError(
             f"schedule.name={cfg.schedule.name!r} is unknown; valid: constant, cosine, multistep"
         )
+    choices = {
+        "data.loader": (cfg.data.loader, ("auto", "device", "dataloader")),
+        "optim.lr_scaling": (cfg.optim.lr_scaling, ("none", "linear")),
+        "precision": (cfg.precision, ("fp32", "bf16", "fp16")),
+    }
+    for key, (value, valid) in choices.items():
+        if value not in valid:
+            raise ConfigError(f"{key}={value!r} is unknown; valid: {', '.join(valid)}")
+    if cfg.optim.base_batch_size < 1:
+        raise ConfigError(f"optim.base_batch_size={cfg.optim.base_batch_size} must be >= 1")
     if cfg.schedule.warmup_epochs < 0:
         raise ConfigError(f"schedule.warmup_epochs={cfg.schedule.warmup_epochs} must be >= 0")
     if cfg.data.samples_per_class is not None and cfg.data.samples_per_class < 1:

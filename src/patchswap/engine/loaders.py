@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+import math
+from collections.abc import Iterable, Iterator
 
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..config import RunConfig
+from ..data import DataBundle
+from ..errors import ConfigError
 from ..pairs import IntraClassPairSampler
+from .device_data import DeviceAugment, DeviceEvalLoader, DeviceLoader, resident_arrays
+from .distributed import DistEnv
 
 
 class WithIndex(Dataset):
@@ -28,47 +36,109 @@ class WithIndex(Dataset):
         return image, label, index
 
 
-class ShuffledBatchSampler(BatchSampler):
-    """A `RandomSampler` batched, reshuffled from `(seed, epoch)` so a resumed run sees the
-    same order as an uninterrupted one. A final batch of a single image is dropped: batch norm
-    cannot train on it."""
+class ShuffledBatchSampler:
+    """Shuffled batches of indices, reshuffled from `(seed, epoch)` so a resumed run sees the
+    same order as an uninterrupted one, and sharded across `num_replicas` processes the way
+    `IntraClassPairSampler` shards anchors. A final batch of a single image is dropped: batch
+    norm cannot train on it."""
 
-    def __init__(self, size: int, batch_size: int, seed: int) -> None:
-        self.generator = torch.Generator()
+    def __init__(
+        self, size: int, batch_size: int, seed: int, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        self.size = size
+        self.batch_size = batch_size
         self.seed = seed
-        super().__init__(
-            RandomSampler(range(size), generator=self.generator),
-            batch_size,
-            drop_last=size % batch_size == 1,
-        )
-        self.set_epoch(0)
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self.num_samples = math.ceil(size / num_replicas)
+        self.drop_last = self.num_samples % batch_size == 1
 
     def set_epoch(self, epoch: int) -> None:
-        self.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples // self.batch_size + (
+            0 if self.drop_last else int(self.num_samples % self.batch_size > 0)
+        )
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator)
+        total = self.num_samples * self.num_replicas
+        order = torch.cat([order, order[: total - self.size]])[
+            self.rank : total : self.num_replicas
+        ]
+        for batch in range(len(self)):
+            yield order[batch * self.batch_size : (batch + 1) * self.batch_size].tolist()
 
 
-def build_train_loader(
-    dataset: Dataset,
-    labels: torch.Tensor,
+def train_sampler(
+    labels: torch.Tensor, paired: bool, batch_size: int, seed: int, num_replicas: int, rank: int
+) -> IntraClassPairSampler | ShuffledBatchSampler:
+    """Pair batches (anchors then partners) for paired methods, shuffled batches otherwise."""
+    if paired:
+        return IntraClassPairSampler(
+            labels,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            num_replicas=num_replicas,
+            rank=rank,
+        )
+    return ShuffledBatchSampler(len(labels), batch_size, seed, num_replicas, rank)
+
+
+def build_loaders(
+    cfg: RunConfig,
+    data: DataBundle,
     paired: bool,
     views: int,
-    batch_size: int,
-    seed: int,
-    num_workers: int,
-    pin_memory: bool,
-) -> DataLoader:
-    """Loader whose `batch_sampler` has `set_epoch`; paired batches are anchors then partners."""
-    if paired:
-        sampler = IntraClassPairSampler(labels, batch_size=batch_size, shuffle=True, seed=seed)
-    else:
-        sampler = ShuffledBatchSampler(len(dataset), batch_size, seed)
-    return DataLoader(
-        WithIndex(dataset),
-        batch_sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        persistent_workers=num_workers > 0,
+    env: DistEnv,
+    device: torch.device,
+) -> tuple[Iterable, Iterable, str]:
+    """`(train_loader, eval_loader, kind)` for this process; kind is `device` or `dataloader`.
+
+    Each process trains on its shard of every global batch (`batch_size / world_size` anchors)
+    and evaluates its shard of the test set; the trainer sums the metrics over processes.
+    """
+    per_process = cfg.batch_size // env.world_size
+    sampler = train_sampler(
+        data.train_labels, paired, per_process, cfg.seed, env.world_size, env.rank
     )
+    test_shard = range(env.rank, len(data.test), env.world_size)
+    resident = None if cfg.data.loader == "dataloader" else resident_arrays(data.train)
+    if cfg.data.loader == "device" and resident is None:
+        raise ConfigError(
+            f"data.loader=device needs an in-memory dataset (cifar10, cifar100, fashion_mnist), "
+            f"not {cfg.data.name!r}; use data.loader=dataloader"
+        )
+    if resident is not None and (cfg.data.loader == "device" or device.type == "cuda"):
+        test_images, test_labels = resident_arrays(data.test)
+        index = torch.as_tensor(test_shard, dtype=torch.long)
+        padding, flip = (cfg.data.crop_padding, True) if cfg.data.augment else (0, False)
+        augment = DeviceAugment(data.mean, data.std, padding, flip)
+        train = DeviceLoader(
+            resident[0].to(device), data.train_labels.to(device), sampler, augment, views
+        )
+        test = DeviceEvalLoader(
+            test_images[index].to(device),
+            test_labels[index].to(device),
+            augment,
+            cfg.eval_batch_size,
+        )
+        return train, test, "device"
+    pin = device.type == "cuda"
+    workers = cfg.data.num_workers
+    train = DataLoader(
+        WithIndex(data.train, views),
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=workers > 0,
+    )
+    test = build_eval_loader(Subset(data.test, test_shard), cfg.eval_batch_size, workers, pin)
+    return train, test, "dataloader"
 
 
 def build_eval_loader(

@@ -10,10 +10,13 @@ import torch
 from ..config import OptimConfig, ScheduleConfig
 
 
-def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.SGD:
+def build_optimizer(
+    cfg: OptimConfig, params: Iterable[torch.nn.Parameter], lr: float
+) -> torch.optim.SGD:
+    """SGD at `lr` (the recipe's lr after its batch-size scaling rule)."""
     return torch.optim.SGD(
         params,
-        lr=cfg.lr,
+        lr=lr,
         momentum=cfg.momentum,
         nesterov=cfg.nesterov,
         weight_decay=cfg.weight_decay,

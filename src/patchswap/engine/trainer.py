@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..config import RunConfig, apply_overrides, build_config, dump_config
@@ -25,8 +26,16 @@ from ..evaluation import evaluate, topk_correct
 from ..methods import Batch, MethodContext, build_method
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_model_weights, save_atomic
-from .loaders import build_eval_loader, build_train_loader
+from .distributed import (
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    broadcast_buffers,
+    init_distributed,
+)
+from .loaders import build_loaders
 from .optim import build_lr_scheduler, build_optimizer
+from .precision import autocast, grad_scaler
 from .reproducibility import rng_state, seed_everything, set_deterministic, set_rng_state
 from .run_log import RunLog
 
@@ -57,20 +66,46 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def effective_lr(cfg: RunConfig) -> float:
+    """The learning rate after the recipe's scaling rule for the global batch."""
+    if cfg.optim.lr_scaling == "linear":
+        return cfg.optim.lr * cfg.batch_size / cfg.optim.base_batch_size
+    return cfg.optim.lr
+
+
 class Trainer:
-    """Builds everything a `RunConfig` describes; `fit()` trains and returns the summary."""
+    """Builds everything a `RunConfig` describes; `fit()` trains and returns the summary.
+
+    Under `torchrun` each process trains on its shard of every global batch with
+    DistributedDataParallel; metrics are summed over processes and only rank 0 writes.
+    """
 
     def __init__(self, cfg: RunConfig, *, quiet: bool = False) -> None:
         self.cfg = cfg
-        self.quiet = quiet
-        self.device = resolve_device(cfg.device)
-        seed_everything(cfg.seed)
+        device = resolve_device(cfg.device)
+        self.env = init_distributed(device.type == "cuda")
+        self.device = (
+            torch.device("cuda", self.env.local_rank)
+            if self.env.enabled and device.type == "cuda"
+            else device
+        )
+        self.quiet = quiet or not self.env.is_main
+        if cfg.batch_size % self.env.world_size:
+            raise PatchswapError(
+                f"batch_size={cfg.batch_size} (the global batch) must be divisible by the "
+                f"{self.env.world_size} processes; use a multiple of {self.env.world_size}"
+            )
+        seed_everything(cfg.seed + self.env.rank)  # ranks draw different augmentations
         set_deterministic(cfg.deterministic)
 
         self.data = build_datasets(cfg.data)
         self.model = build_model(
             cfg.model.name, self.data.num_classes, self.data.in_channels, **cfg.model.kwargs
-        ).to(self.device)
+        )
+        if self.env.enabled and cfg.distributed.sync_bn:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+        self.model.to(self.device, memory_format=memory_format)
         context = MethodContext(
             num_classes=self.data.num_classes,
             epochs=cfg.epochs,
@@ -79,29 +114,27 @@ class Trainer:
             num_samples=len(self.data.train),
         )
         self.method = build_method(cfg.method, self.model, context).to(self.device)
+        # What the method calls: the model, wrapped for DDP and/or compiled. Checkpoints and
+        # feature hooks use the plain `self.model`.
+        self.forward_model = self.model
+        if self.env.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_model = DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.compile:
+            self.forward_model = torch.compile(self.forward_model)
 
-        pin = self.device.type == "cuda"
-        self.train_loader = build_train_loader(
-            self.data.train,
-            self.data.train_labels,
-            self.method.paired,
-            self.method.views,
-            cfg.batch_size,
-            cfg.seed,
-            cfg.data.num_workers,
-            pin,
-        )
-        self.test_loader = build_eval_loader(
-            self.data.test, cfg.eval_batch_size, cfg.data.num_workers, pin
+        self.train_loader, self.test_loader, self.loader_kind = build_loaders(
+            cfg, self.data, self.method.paired, self.method.views, self.env, self.device
         )
         # A method's own trainable parameters (auxiliary heads, embeddings) train with the model;
         # frozen ones (a teacher) stay out of the optimizer.
         extra = [p for p in self.method.parameters() if p.requires_grad]
         params = list(self.model.parameters()) + extra
-        self.optimizer = build_optimizer(cfg.optim, params)
+        self.optimizer = build_optimizer(cfg.optim, params, effective_lr(cfg))
         self.scheduler = build_lr_scheduler(
             cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)
         )
+        self.scaler = grad_scaler(cfg.precision, self.device)
         self.folder = run_folder(cfg)
         self.start_epoch = 1
         self.best: dict[str, Any] = {"top1": -math.inf}
@@ -118,7 +151,7 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": rng_state(),
+            "rng": all_gather_objects(rng_state()),  # one state per process, in rank order
             "best": self.best,
             "seconds": self.seconds,
         }
@@ -132,7 +165,13 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         self.best = state["best"]
         self.seconds = state["seconds"]
-        set_rng_state(state["rng"])
+        states = state["rng"]
+        if len(states) != self.env.world_size:
+            raise PatchswapError(
+                f"checkpoint {source!r} was written by {len(states)} process(es); resume it with "
+                f"the same number (now {self.env.world_size}) to continue the same run"
+            )
+        set_rng_state(states[self.env.rank])
 
     # ---------------------------------------------------------------- loop
 
@@ -145,6 +184,7 @@ class Trainer:
         self.model.train()
         self.method.train()
         self.train_loader.batch_sampler.set_epoch(epoch)
+        memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = images_seen = anchors_seen = 0
         lr = self.optimizer.param_groups[0]["lr"]
@@ -158,8 +198,11 @@ class Trainer:
         start = time.perf_counter()
         for step, (images, targets, indices) in enumerate(bar):
             images = images.to(self.device, non_blocking=True)
+            if images.dim() == 4:
+                images = images.contiguous(memory_format=memory_format)
             targets = targets.to(self.device, non_blocking=True)
-            out = self.method(self.model, Batch(images, targets, indices))
+            with autocast(self.cfg.precision, self.device):
+                out = self.method(self.forward_model, Batch(images, targets, indices))
             loss = sum(out.losses.values())
             if not torch.isfinite(loss):
                 raise PatchswapError(
@@ -167,8 +210,9 @@ class Trainer:
                     f"lower optim.lr (now {lr}) or add schedule.warmup_epochs"
                 )
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
 
             anchors = len(images) // 2 if self.method.paired else len(images)
@@ -182,9 +226,22 @@ class Trainer:
                 rate = images_seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
         seconds = time.perf_counter() - start
+        names = list(sums)
+        totals = all_reduce_sum(
+            torch.stack(
+                [
+                    *sums.values(),
+                    *(
+                        torch.tensor(float(c), device=self.device)
+                        for c in (correct, images_seen, anchors_seen)
+                    ),
+                ]
+            )
+        ).tolist()
+        correct, images_seen, anchors_seen = totals[-3:]
         parts = {
-            f"train_{k}" if k != "loss" else "train_loss": float(v) / anchors_seen
-            for k, v in sums.items()
+            f"train_{k}" if k != "loss" else "train_loss": v / anchors_seen
+            for k, v in zip(names, totals)
         }
         return {
             "lr": lr,
@@ -194,16 +251,40 @@ class Trainer:
             "images_per_second": images_seen / seconds,
         }
 
+    def evaluate(self) -> dict[str, float]:
+        """Test metrics of the plain model, each process on its shard, summed over processes."""
+        broadcast_buffers(self.model)
+        with autocast(self.cfg.precision, self.device):
+            shard = evaluate(self.model, self.test_loader, self.device)
+        n = shard["samples"]
+        sums = torch.tensor(
+            [shard["top1"] * n / 100, shard["top5"] * n / 100, shard["loss"] * n, n],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        top1, top5, loss, n = all_reduce_sum(sums).tolist()
+        return {"top1": 100.0 * round(top1) / n, "top5": 100.0 * round(top5) / n, "loss": loss / n}
+
     def fit(self) -> dict[str, Any]:
         """Train from `start_epoch` to the end; returns the summary also saved as summary.json."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "config.yaml").write_text(dump_config(self.cfg))
-        log = RunLog(self.folder, resume_epoch=self.start_epoch - 1)
+        main = self.env.is_main
+        if main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / "config.yaml").write_text(dump_config(self.cfg))
+        log = RunLog(self.folder, resume_epoch=self.start_epoch - 1) if main else None
         n_params = sum(p.numel() for p in self.model.parameters())
+        cfg = self.cfg
         self._say(
-            f"patchswap: {self.cfg.method['name']} | {self.cfg.model.name} ({n_params / 1e6:.2f}M "
-            f"params) | {self.cfg.data.name}: {len(self.data.train)} train, {len(self.data.test)} "
-            f"test | {self.device} | {self.folder}"
+            f"patchswap: {cfg.method['name']} | {cfg.model.name} ({n_params / 1e6:.2f}M params) | "
+            f"{cfg.data.name}: {len(self.data.train)} train, {len(self.data.test)} test | "
+            f"{self.device}, {self.env.world_size} process(es), {self.loader_kind} data, "
+            f"{cfg.precision} | {self.folder}"
+        )
+        self._say(
+            f"global batch {cfg.batch_size} anchors = {self.env.world_size} x "
+            f"{cfg.batch_size // self.env.world_size}; lr {effective_lr(cfg):.4g} "
+            f"(optim.lr {cfg.optim.lr:g} for {cfg.optim.base_batch_size} anchors, "
+            f"lr_scaling {cfg.optim.lr_scaling})"
         )
         summary: dict[str, Any] = {}
         try:
@@ -211,18 +292,23 @@ class Trainer:
                 extra = self.method.on_epoch_start(epoch)
                 started = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch, **extra, **self.train_epoch(epoch)}
-                test = evaluate(self.model, self.test_loader, self.device)
-                record.update({f"test_{k}": v for k, v in test.items() if k != "samples"})
+                record.update({f"test_{k}": v for k, v in self.evaluate().items()})
                 record["seconds"] = time.perf_counter() - started
                 self.seconds += record["seconds"]
-                log.write(record)
                 self._say(self._epoch_line(record))
-                if record["test_top1"] > self.best["top1"]:
+                improved = record["test_top1"] > self.best["top1"]
+                if improved:
                     self.best = {
                         "top1": record["test_top1"],
                         "top5": record["test_top5"],
                         "epoch": epoch,
                     }
+                state = self.state_dict(epoch)  # collective: every process takes part
+                summary = self._summary(record)
+                if not main:
+                    continue
+                log.write(record)
+                if improved:
                     save_atomic(
                         {
                             "format": CHECKPOINT_FORMAT,
@@ -233,14 +319,15 @@ class Trainer:
                         },
                         self.folder / "best.pt",
                     )
-                save_atomic(self.state_dict(epoch), self.folder / "last.pt")
-                summary = self._summary(record)
+                save_atomic(state, self.folder / "last.pt")
                 _write_json_atomic(self.folder / "summary.json", summary)
         except KeyboardInterrupt:
             self._say(f"interrupted; continue with: patchswap train --resume {self.folder}")
             raise
         finally:
-            log.close()
+            if log is not None:
+                log.close()
+        barrier()
         return summary or json.loads((self.folder / "summary.json").read_text())
 
     def _epoch_line(self, r: dict[str, Any]) -> str:

@@ -31,9 +31,25 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str) -> 
         c1, c5 = topk_correct(logits, targets, (1, 5))
         correct1, correct5, seen = correct1 + c1, correct5 + c5, seen + len(targets)
     model.train(was_training)
+    denominator = max(seen, 1)  # a distributed shard may be empty
     return {
-        "top1": 100.0 * correct1 / seen,
-        "top5": 100.0 * correct5 / seen,
-        "loss": loss_sum / seen,
+        "top1": 100.0 * correct1 / denominator,
+        "top5": 100.0 * correct5 / denominator,
+        "loss": loss_sum / denominator,
         "samples": seen,
     }
+
+
+@torch.inference_mode()
+def collect_logits(
+    model: nn.Module, loader: Iterable, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 CPU logits (N, K) and labels (N,) of `model` in eval mode over `loader`."""
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    for images, targets, *_ in loader:
+        logits.append(model(images.to(device)).float().cpu())
+        labels.append(targets)
+    model.train(was_training)
+    return torch.cat(logits), torch.cat(labels).long()

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from fixtures_data import idx_bytes
+
 from patchswap.engine.checkpoint import load_checkpoint
 from patchswap.evaluate_checkpoint import evaluate_checkpoint
 

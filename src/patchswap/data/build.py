@@ -6,6 +6,7 @@ from torch.utils.data import Subset
 
 from ..config import DataConfig
 from .bundle import DataBundle
+from .label_noise import RelabeledDataset, symmetric_label_noise
 from .registry import get_loader
 from .subset import class_balanced_indices, first_n
 from .transforms import TransformedDataset
@@ -15,7 +16,8 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
     """Load `cfg.name` and apply augmentation, the training subset and the test subset.
 
     `train` and `train_eval` are two transform views of one loaded dataset, subset with the
-    same indices, so `train_labels[i]` labels both `train[i]` and `train_eval[i]`.
+    same indices, so `train_labels[i]` labels both `train[i]` and `train_eval[i]`; with
+    `cfg.label_noise.rate > 0` those labels are the noisy ones (the test set stays clean).
     """
     source = get_loader(cfg.name)(cfg)
     train_transform = source.train_transform if cfg.augment else source.test_transform
@@ -27,6 +29,14 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
         train = Subset(train, indices.tolist())
         train_eval = Subset(train_eval, indices.tolist())
         train_labels = train_labels[indices]
+    noise = None
+    if cfg.label_noise.rate != 0:  # a negative rate fails in symmetric_label_noise
+        noise = symmetric_label_noise(
+            train_labels, len(source.class_names), cfg.label_noise.rate, cfg.label_noise.seed
+        )
+        train_labels = noise.labels
+        train = RelabeledDataset(train, train_labels)
+        train_eval = RelabeledDataset(train_eval, train_labels)
     test = TransformedDataset(source.test, source.test_transform)
     if cfg.test_subset is not None:
         test = first_n(test, cfg.test_subset)
@@ -41,4 +51,5 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
         class_names=source.class_names,
         mean=source.mean,
         std=source.std,
+        label_noise=noise,
     )

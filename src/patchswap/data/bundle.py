@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from .label_noise import LabelNoise
+
 
 @dataclass
 class DataSource:
@@ -47,6 +49,7 @@ class DataBundle:
     class_names: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    label_noise: LabelNoise | None = None  # the flips behind noisy train_labels, if any
 
 
 def torchvision_source(

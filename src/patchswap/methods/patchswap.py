@@ -9,17 +9,32 @@ Ablations from the paper, by options: `p: 0` is intra-class self-distillation wi
 2x2 variant; `schedule: progressive` is Table 15's increasing `p_r`; `one_cell: true` swaps a
 single cell per pair as the paper's printed listing does.
 
+Table 13 (the method with CutMix, Cutout or MixUp): `mix: cutmix|cutout|mixup`, with the
+augmentation's own options under `mix_options` (`patchswap.augment`; official defaults). The
+order is **mix, then swap**: the paper's "No swap" (`p_r = 0`) feeds "mixing-augmented inputs"
+to the pair framework, so the mixed images are the inputs whose patches get swapped, and
+DESIGN.md puts every augmentation before the swap. CutMix/MixUp mix both halves of the pair
+batch with one draw (the same partner permutation within each half, the same `lam` and box),
+so anchor `i` and partner `i` keep identical `(targets_a, targets_b, lam)`; because the box is
+at the same place in both images, the swap moves pixels of the same source class and the
+targets stay exact. Cutout draws a hole per image, independently in each half, as a
+per-sample transform would. The CE terms become `lam CE(y_a) + (1-lam) CE(y_b)`; the KL
+terms between the halves are unchanged. `mix: none` (the default) is the plain method.
+
 Both halves go through the network in one forward of `2 x batch_size` images, so batch-norm
 statistics are computed over the whole pair batch (as CS-KD and DLB do for their pairs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..augment import AUGMENTATIONS, BatchAugment, Mixed, mixed_cross_entropy
+from ..config import build_dataclass
 from ..errors import ConfigError
 from ..losses import SelfDistillationLoss
 from ..schedules import build_pr_schedule
@@ -36,6 +51,8 @@ class PatchSwapOptions:
     temperature: float = 4.0
     gamma: float = 1.0  # cross-entropy weight
     alpha: float = 1.0  # KL weight
+    mix: str = "none"  # none | cutout | cutmix | mixup, applied before the swap (Table 13)
+    mix_options: dict[str, Any] = field(default_factory=dict)  # e.g. {prob: 0.5, beta: 1.0}
 
 
 class PatchSwap(Method):
@@ -55,6 +72,7 @@ class PatchSwap(Method):
         except ValueError as err:
             raise ConfigError(f"method: {err}") from None
         self.p = self.schedule(1)
+        self.mix = build_mix(options.mix, options.mix_options)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         self.p = self.schedule(epoch)
@@ -62,13 +80,34 @@ class PatchSwap(Method):
 
     def forward(self, model: nn.Module, batch: Batch) -> StepOutput:
         half = len(batch.images) // 2
+        if self.mix is None:
+            mixed = Mixed(batch.images, batch.targets, batch.targets, 1.0)
+        else:
+            mixed = self.mix(batch.images, batch.targets, groups=2)
         xa, xb = patch_swap(
-            batch.images[:half],
-            batch.images[half:],
+            mixed.images[:half],
+            mixed.images[half:],
             grid=self.options.grid,
             p=self.p,
             one_cell=self.options.one_cell,
         )
         logits = model(torch.cat([xa, xb]))
-        losses = self.loss.components(logits[:half], logits[half:], batch.targets[:half])
+        losses = self.loss.components(logits[:half], logits[half:], mixed.targets_a[:half])
+        if mixed.lam < 1.0:  # two-label CE; the KL terms do not involve labels
+            for key, part in (("ce_a", logits[:half]), ("ce_b", logits[half:])):
+                losses[key] = self.loss.gamma / 2 * mixed_cross_entropy(
+                    part, mixed.targets_a[:half], mixed.targets_b[:half], mixed.lam
+                )
         return StepOutput(losses, logits, batch.targets)
+
+
+def build_mix(name: str, options: dict[str, Any]) -> BatchAugment | None:
+    """The batch augmentation named by `method.mix`, built from `method.mix_options`."""
+    if name == "none":
+        if options:
+            raise ConfigError(f"method.mix_options={options} needs method.mix; set mix: cutmix")
+        return None
+    if name not in AUGMENTATIONS:
+        valid = ", ".join(["none", *AUGMENTATIONS])
+        raise ConfigError(f"method.mix={name!r} is unknown; valid: {valid}")
+    return build_dataclass(AUGMENTATIONS[name], options, "method.mix_options.", f"mix {name!r}")

@@ -54,8 +54,8 @@ class DeviceAugment:
         padding: int = 0,
         flip: bool = False,
     ) -> None:
-        self.mean = torch.tensor(mean).view(1, -1, 1, 1)
-        self.std = torch.tensor(std).view(1, -1, 1, 1)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.padding = padding
         self.flip = flip
 

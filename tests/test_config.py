@@ -2,8 +2,9 @@
 
 import pytest
 
-from patchswap.config import RunConfig, dump_config, load_config
+from patchswap.config import RunConfig, build_dataclass, dump_config, load_config
 from patchswap.errors import ConfigError
+from patchswap.methods import METHODS
 from patchswap.recipes import find_recipe, list_recipes
 
 
@@ -41,7 +42,7 @@ def test_int_is_accepted_for_float_and_round_trips(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("optim.lrr=0.1", "unknown key optim.lrr in optim; valid keys: lr, momentum"),
+        ("optim.lrr=0.1", "unknown key optim.lrr in optim; valid keys: base_batch_size, lr"),
         ("epoch=3", "unknown key epoch in the recipe; valid keys: batch_size"),
         ("epochs=0", "epochs=0 must be >= 1"),
         ("epochs=ten", "epochs='ten' must be of type int"),
@@ -71,7 +72,8 @@ def test_every_shipped_recipe_loads():
     assert len(recipes) >= 40
     for name in recipes:
         cfg = load_config(find_recipe(name))
-        assert cfg.method["name"] in ("hard_label", "patchswap")
+        options = {k: v for k, v in cfg.method.items() if k != "name"}
+        build_dataclass(METHODS[cfg.method["name"]].Options, options, "method.")  # valid keys
 
 
 def test_paper_recipe_values():

@@ -118,3 +118,27 @@ def test_two_process_run_stops_and_resumes_bit_for_bit(learnable_root, tmp_path,
     assert part["epoch"] == 2 and len(part["rng"]) == 2
     for key, value in full["model"].items():
         assert torch.equal(value, part["model"][key]), key
+
+
+def _average_worker(rank, init_file, out):
+    import torch.distributed as dist
+
+    from patchswap.engine.distributed import average_gradients
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    with_grad, without = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+    with_grad.grad = torch.full((3,), float(rank + 1))  # rank 0: 1, rank 1: 2
+    if rank == 1:
+        without.grad = torch.full((2,), 4.0)  # absent on rank 0: counts as zeros there
+    average_gradients([with_grad, without])
+    torch.save((with_grad.grad, without.grad), f"{out}{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_method_parameters_get_averaged_gradients(tmp_path):
+    out = str(tmp_path / "grads")
+    torch.multiprocessing.spawn(_average_worker, args=(str(tmp_path / "init"), out), nprocs=2)
+    for rank in range(2):
+        with_grad, without = torch.load(f"{out}{rank}.pt")
+        assert torch.equal(with_grad, torch.full((3,), 1.5))
+        assert torch.equal(without, torch.full((2,), 2.0))

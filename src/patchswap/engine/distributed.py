@@ -61,6 +61,22 @@ def all_gather_objects(obj: Any) -> list[Any]:
     return gathered
 
 
+def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """Average gradients over processes for parameters DDP does not manage (a method's own
+    heads and embeddings), so every process applies the same update."""
+    if not dist.is_initialized() or not parameters:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= dist.get_world_size()
+    offset = 0
+    for parameter in parameters:
+        size = parameter.numel()
+        parameter.grad = flat[offset : offset + size].view_as(parameter).clone()
+        offset += size
+
+
 def broadcast_buffers(module: torch.nn.Module) -> None:
     """Copy rank 0's buffers (batch-norm statistics) to every process.
 

@@ -29,6 +29,7 @@ from .checkpoint import load_checkpoint, load_model_weights, save_atomic
 from .distributed import (
     all_gather_objects,
     all_reduce_sum,
+    average_gradients,
     barrier,
     broadcast_buffers,
     init_distributed,
@@ -128,8 +129,8 @@ class Trainer:
         )
         # A method's own trainable parameters (auxiliary heads, embeddings) train with the model;
         # frozen ones (a teacher) stay out of the optimizer.
-        extra = [p for p in self.method.parameters() if p.requires_grad]
-        params = list(self.model.parameters()) + extra
+        self.method_params = [p for p in self.method.parameters() if p.requires_grad]
+        params = list(self.model.parameters()) + self.method_params
         self.optimizer = build_optimizer(cfg.optim, params, effective_lr(cfg))
         self.scheduler = build_lr_scheduler(
             cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)
@@ -211,6 +212,8 @@ class Trainer:
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if self.env.enabled:  # DDP averages the model's gradients; average the method's too
+                average_gradients(self.method_params)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()

@@ -92,12 +92,12 @@ class PatchSwap(Method):
             one_cell=self.options.one_cell,
         )
         logits = model(torch.cat([xa, xb]))
-        losses = self.loss.components(logits[:half], logits[half:], mixed.targets_a[:half])
-        if mixed.lam < 1.0:  # two-label CE; the KL terms do not involve labels
-            for key, part in (("ce_a", logits[:half]), ("ce_b", logits[half:])):
-                losses[key] = self.loss.gamma / 2 * mixed_cross_entropy(
-                    part, mixed.targets_a[:half], mixed.targets_b[:half], mixed.lam
-                )
+        ya, yb = mixed.targets_a[:half], mixed.targets_b[:half]
+        losses = self.loss.components(logits[:half], logits[half:], ya)
+        if mixed.lam < 1.0:  # two-label CE (Table 13); the KL terms do not involve labels
+            weight = self.loss.gamma / 2
+            losses["ce_a"] = weight * mixed_cross_entropy(logits[:half], ya, yb, mixed.lam)
+            losses["ce_b"] = weight * mixed_cross_entropy(logits[half:], ya, yb, mixed.lam)
         return StepOutput(losses, logits, batch.targets)
 
 
@@ -105,7 +105,9 @@ def build_mix(name: str, options: dict[str, Any]) -> BatchAugment | None:
     """The batch augmentation named by `method.mix`, built from `method.mix_options`."""
     if name == "none":
         if options:
-            raise ConfigError(f"method.mix_options={options} needs method.mix; set mix: cutmix")
+            raise ConfigError(
+                f"method.mix_options={options} needs method.mix; set it to cutout, cutmix or mixup"
+            )
         return None
     if name not in AUGMENTATIONS:
         valid = ", ".join(["none", *AUGMENTATIONS])

@@ -52,3 +52,14 @@ def test_tap_records_stage_outputs_and_embedding_with_gradients():
 def test_unknown_module_is_a_clear_error():
     with pytest.raises(PatchswapError, match="no submodule 'layer9'"):
         FeatureTap(build_model("resnet8", 10, 1), ["layer9"])
+
+
+def test_training_only_tap_records_nothing_in_eval_mode():
+    model = build_model("resnet8", 10, 1)
+    tap = FeatureTap(model, ["layer3"], embedding=True, training_only=True)
+    model.eval()
+    model(torch.randn(2, 1, 28, 28))
+    assert tap.outputs == {} and tap.embedding is None
+    model.train()
+    model(torch.randn(2, 1, 28, 28))
+    assert "layer3" in tap.outputs and tap.embedding is not None

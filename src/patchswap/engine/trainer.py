@@ -342,20 +342,27 @@ class Trainer:
         )
 
     def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "method": self.cfg.method["name"],
-            "model": self.cfg.model.name,
-            "dataset": self.cfg.data.name,
-            "seed": self.cfg.seed,
-            "epochs_done": last["epoch"],
-            "epochs": self.cfg.epochs,
-            "best_top1": self.best["top1"],
-            "best_top5": self.best["top5"],
-            "best_epoch": self.best["epoch"],
-            "last_top1": last["test_top1"],
-            "last_top5": last["test_top5"],
-            "seconds": self.seconds,
-        }
+        return run_summary(self.cfg, self.best, last, self.seconds)
+
+
+def run_summary(
+    cfg: RunConfig, best: dict[str, Any], last: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """What `summary.json` holds: best and last top-1/top-5 of a run and its wall time."""
+    return {
+        "method": cfg.method["name"],
+        "model": cfg.model.name,
+        "dataset": cfg.data.name,
+        "seed": cfg.seed,
+        "epochs_done": last["epoch"],
+        "epochs": cfg.epochs,
+        "best_top1": best["top1"],
+        "best_top5": best["top5"],
+        "best_epoch": best["epoch"],
+        "last_top1": last["test_top1"],
+        "last_top5": last["test_top5"],
+        "seconds": seconds,
+    }
 
 
 def train(

@@ -111,7 +111,7 @@ class Byot(Method):
         self.branches = nn.ModuleList(
             Branch(stage, stages[-1], width, context.num_classes) for stage in stages[:-1]
         )
-        self.tap = FeatureTap(model, self.stage_names, embedding=True)
+        self.tap = FeatureTap(model, self.stage_names, embedding=True, training_only=True)
 
     def forward(self, model: nn.Module, batch: Batch) -> StepOutput:
         o = self.options

@@ -52,7 +52,7 @@ class Ddgsd(Method):
 
     def __init__(self, model: nn.Module, options: DdgsdOptions, context: MethodContext):
         super().__init__(model, options, context)
-        self.tap = FeatureTap(model, embedding=True)
+        self.tap = FeatureTap(model, embedding=True, training_only=True)
 
     def forward(self, model: nn.Module, batch: Batch) -> StepOutput:
         o = self.options

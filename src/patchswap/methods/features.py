@@ -82,19 +82,33 @@ class FeatureTap:
     """Records, at every forward, the outputs of named submodules and the classifier's input.
 
     `tap.outputs[name]` holds the latest output of module `name`; `tap.embedding` the input of
-    the final `nn.Linear`. Call `remove()` to detach the hooks.
+    the final `nn.Linear`. With `training_only`, nothing is recorded while the model is in
+    eval mode (use it for the trained network; a teacher always runs in eval mode). Call
+    `remove()` to detach the hooks.
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str] = (), embedding: bool = False):
+    def __init__(
+        self,
+        model: nn.Module,
+        names: Sequence[str] = (),
+        embedding: bool = False,
+        training_only: bool = False,
+    ):
         modules = dict(model.named_modules())
         missing = [name for name in names if name not in modules]
         if missing:
             raise PatchswapError(f"model has no submodule {missing[0]!r} to tap")
         self.outputs: dict[str, torch.Tensor] = {}
         self.embedding: torch.Tensor | None = None
+        # A student's taps stay silent in eval mode, so evaluation keeps no activations alive.
+        self.training_only = training_only
         self._hooks = [
             modules[name].register_forward_hook(
-                lambda _m, _i, out, name=name: self.outputs.__setitem__(name, out)
+                lambda m, _i, out, name=name: (
+                    self.outputs.__setitem__(name, out)
+                    if m.training or not self.training_only
+                    else None
+                )
             )
             for name in names
         ]
@@ -102,8 +116,9 @@ class FeatureTap:
             _, classifier = classifier_of(model)
             self._hooks.append(classifier.register_forward_pre_hook(self._keep_embedding))
 
-    def _keep_embedding(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        self.embedding = inputs[0]
+    def _keep_embedding(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        if module.training or not self.training_only:
+            self.embedding = inputs[0]
 
     def features(self, names: Sequence[str]) -> list[torch.Tensor]:
         """The latest outputs of `names`, in that order."""

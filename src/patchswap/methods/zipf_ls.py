@@ -81,7 +81,7 @@ class ZipfLs(Method):
         # method's parameters or state) and is reached directly, also when the trainer passes
         # the model wrapped for DDP or compiled.
         self.votes = partial(dense_votes, classifier=classifier_of(model)[1])
-        self.tap = FeatureTap(model, [self.stage], embedding=True)
+        self.tap = FeatureTap(model, [self.stage], embedding=True, training_only=True)
         self._check_pooling(model, last, context)
 
     @torch.no_grad()

@@ -1,0 +1,183 @@
+"""`patchswap compare`: the grid, its table, and resuming where it stopped."""
+
+import json
+import math
+import statistics
+
+import pytest
+
+from patchswap.cli import main
+from patchswap.compare import Cell, compare, parse_sweep, plan_grid, tabulate, to_markdown
+from patchswap.config import load_config
+from patchswap.engine.trainer import Trainer
+from patchswap.errors import ConfigError, PatchswapError
+
+
+@pytest.fixture
+def recipes(tmp_path):
+    """Two tiny recipes: hard label and patch swap 2x2."""
+    hard = tmp_path / "hard_label.yaml"
+    hard.write_text("base: []\nmethod:\n  name: hard_label\n")
+    swap = tmp_path / "patchswap.yaml"
+    swap.write_text("base: []\nmethod:\n  name: patchswap\n  grid: 2\n")
+    return [str(hard), str(swap)]
+
+
+@pytest.fixture
+def sets(tiny_run):
+    """tiny_run's overrides for one epoch, without the keys that compare sets itself."""
+    keep = [o for o in tiny_run("epochs=1") if not o.startswith(("name=", "output_dir="))]
+    return [a for o in keep for a in ("--set", o)]
+
+
+def _summaries(folder):
+    return {p.parent.name: json.loads(p.read_text()) for p in folder.glob("*/summary.json")}
+
+
+def test_grid_table_and_resume(capsys, recipes, sets, tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", *recipes, "--seeds", "0", "1", "--output-dir", str(out), *sets, "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    summaries = _summaries(out)
+    assert sorted(summaries) == [
+        "hard_label_seed0",
+        "hard_label_seed1",
+        "patchswap_seed0",
+        "patchswap_seed1",
+    ]
+    assert printed.count(": trained") == 4
+    for name in ("results.md", "results.csv", "results.json"):
+        assert (out / name).is_file()
+    assert (out / "results.md").read_text() in printed
+
+    rows = {r["label"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["hard_label"]["reference"] and not rows["patchswap"]["reference"]
+    for label, row in rows.items():
+        runs = [summaries[f"{label}_seed{s}"] for s in (0, 1)]
+        for key in ("best_top1", "last_top1", "last_top5"):
+            values = [r[key] for r in runs]
+            assert row[f"{key}_mean"] == pytest.approx(statistics.fmean(values))
+            assert row[f"{key}_std"] == pytest.approx(statistics.stdev(values))
+        assert (
+            f"| {label} | 2 | {row['best_top1_mean']:.2f} ± {row['best_top1_std']:.2f} |" in printed
+        )
+    gap = rows["patchswap"]["last_top1_mean"] - rows["hard_label"]["last_top1_mean"]
+    assert rows["patchswap"]["gap_last_top1"] == pytest.approx(gap)
+
+    # A second invocation trains nothing.
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")}
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count(": finished earlier") == 4
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")}
+
+    # A finished cell whose summary was deleted is rebuilt from its run folder, not retrained:
+    # nothing a user trained is thrown away.
+    (out / "patchswap_seed1" / "summary.json").unlink()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count(": finished earlier") == 4
+    assert _summaries(out) == summaries
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/last.pt")}
+
+
+def test_interrupted_grid_resumes_its_unfinished_cell(capsys, recipes, sets, tmp_path, monkeypatch):
+    out = tmp_path / "cmp"
+    original = Trainer.train_epoch
+
+    def interrupted(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    overrides = [v for v in sets if v != "--set"] + ["epochs=2"]
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare(recipes[:1], [0], overrides=overrides, output_dir=out, quiet=True)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    compare(recipes[:1], [0], overrides=overrides, output_dir=out, quiet=True)
+    assert "hard_label_seed0: resumed" in capsys.readouterr().out
+    assert _summaries(out)["hard_label_seed0"]["epochs_done"] == 2
+
+
+def test_a_folder_of_another_config_is_not_reused(recipes, sets, tmp_path):
+    overrides = [v for v in sets if v != "--set"]
+    compare(recipes[:1], [0], overrides=overrides, output_dir=tmp_path, quiet=True)
+    with pytest.raises(PatchswapError, match="holds a run with optim.lr=0.05"):
+        compare(recipes[:1], [0], overrides=[*overrides, "optim.lr=0.1"], output_dir=tmp_path)
+
+
+def test_sweep_applies_to_recipes_whose_method_has_the_option(recipes, tmp_path):
+    cells = plan_grid(recipes, [0, 1], "method.p=0,0.5", [], tmp_path)
+    assert [c.cfg.name for c in cells] == [
+        "hard_label_seed0",
+        "hard_label_seed1",
+        "patchswap_p0_seed0",
+        "patchswap_p0_seed1",
+        "patchswap_p0.5_seed0",
+        "patchswap_p0.5_seed1",
+    ]
+    assert [c.cfg.method.get("p") for c in cells[2:]] == [0, 0, 0.5, 0.5]
+    assert cells[2].row == "patchswap (method.p=0)"
+    assert {c.cfg.seed for c in cells} == {0, 1} and {c.cfg.output_dir for c in cells} == {
+        str(tmp_path)
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"sweep": "method.p"}, "must look like KEY=V1,V2"),
+        ({"sweep": "method.nothing=1,2"}, "none of the recipes' methods has this option"),
+        ({"overrides": ["seed=3"]}, "compare sets seed itself; use --seeds"),
+        ({"seeds": [0, 0]}, "must list distinct seeds"),
+        ({"overrides": ["method.grid=2"]}, "unknown key method.grid in method 'hard_label'"),
+    ],
+)
+def test_bad_grids_fail_before_training(recipes, tmp_path, kwargs, message):
+    options = {"seeds": [0], "sweep": None, "overrides": [], **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        plan_grid(recipes, options["seeds"], options["sweep"], options["overrides"], tmp_path)
+
+
+def _cells(tmp_path, method, seeds):
+    cfg = load_config(None, [f"method={method}"])
+    return [Cell(method, tmp_path, seed, cfg) for seed in seeds]
+
+
+def test_gap_and_welch_p_value_by_hand(tmp_path):
+    cells = _cells(tmp_path, "hard_label", [0, 1]) + _cells(tmp_path, "patchswap", [0, 1])
+    cells += _cells(tmp_path, "kd", [0])
+
+    def summary(top1):
+        return {"best_top1": top1 + 1, "last_top1": top1, "last_top5": 99.0}
+
+    rows = tabulate(cells, [summary(v) for v in (1.0, 3.0, 4.0, 6.0, 7.0)], swept=False)
+    hard, swap, single = rows
+    assert hard.reference and hard.gap_last_top1 is None
+    assert swap.gap_last_top1 == pytest.approx(3.0) and swap.last_top1_std == pytest.approx(2**0.5)
+    # Welch with equal variances 2 and n = 2: t = 3 / sqrt(2), 2 degrees of freedom, where the
+    # two-sided p-value is 1 - t / sqrt(2 + t^2).
+    t = 3 / math.sqrt(2)
+    assert swap.p_last_top1 == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    assert single.p_last_top1 is None and single.last_top1_std is None
+    table = to_markdown(rows, [0, 1])
+    assert "| hard_label | 2 | 3.00 ± 1.41 | 2.00 ± 1.41 | 99.00 ± 0.00 | ref | ref | - |" in table
+    assert "| kd | 1 | 8.00 | 7.00 | 99.00 | +5.00 | +5.00 | - |" in table
+
+
+def test_without_hard_label_a_sweep_compares_to_its_first_row(tmp_path):
+    cells = _cells(tmp_path, "patchswap", [0]) + _cells(tmp_path, "kd", [0])
+    cells[1].row = "other"
+    summaries = [{"best_top1": v, "last_top1": v, "last_top5": v} for v in (1.0, 2.0)]
+    assert tabulate(cells, summaries, swept=True)[1].gap_last_top1 == pytest.approx(1.0)
+    assert tabulate(cells, summaries, swept=False)[1].gap_last_top1 is None
+
+
+def test_parse_sweep_keeps_the_values_as_text():
+    assert parse_sweep("method.grid=2,4") == ("method.grid", ["2", "4"])
+
+
+def test_cli_errors_are_one_line(capsys, recipes):
+    assert main(["compare", *recipes, "--sweep", "method.p"]) == 2
+    err = capsys.readouterr().err
+    assert "must look like KEY=V1,V2" in err and err.count("\n") == 1

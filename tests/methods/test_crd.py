@@ -15,7 +15,15 @@ from patchswap.methods.crd import nce_loss, update_memory
 from patchswap.models import build_model
 
 N = 6
-CONTEXT = MethodContext(num_classes=10, epochs=1, image_size=(28, 28), in_channels=1, num_samples=N)
+LABELS = torch.tensor([0, 0, 1, 1, 2, 2])
+CONTEXT = MethodContext(
+    num_classes=10,
+    epochs=1,
+    image_size=(28, 28),
+    in_channels=1,
+    num_samples=N,
+    train_labels=LABELS,
+)
 
 
 def _crd(teacher_checkpoint, **options):
@@ -51,11 +59,20 @@ def test_state_is_initialized_as_repdistiller_does(teacher_checkpoint):
     assert trainable == {
         f"embed_{who}.{p}" for who in ("student", "teacher") for p in ("weight", "bias")
     }
-    assert method.num_negatives == N - 1  # 16384 capped at what the data set allows
-    rows = method.sample_rows(torch.arange(N).repeat(50))
-    assert torch.equal(rows[:, 0], torch.arange(N).repeat(50))
-    assert (rows[:, 1:] != rows[:, :1]).all() and rows.min() >= 0 and rows.max() < N
-    assert set(rows[:, 1:].flatten().tolist()) == set(range(N))
+    assert method.num_negatives == 16384
+
+
+def test_negatives_come_from_the_other_classes_uniformly(teacher_checkpoint):
+    _, method = _crd(teacher_checkpoint, nce_k=600)
+    anchors = torch.arange(N).repeat(10)
+    rows = method.sample_rows(anchors)
+    assert rows.shape == (60, 601) and torch.equal(rows[:, 0], anchors)
+    negatives = rows[:, 1:]
+    assert (LABELS[negatives] != LABELS[anchors][:, None]).all()  # never the anchor's class
+    for anchor in range(N):  # each of the 4 other-class samples about 1/4 of the time
+        others = [j for j in range(N) if LABELS[j] != LABELS[anchor]]
+        counts = torch.bincount(negatives[anchors == anchor].flatten(), minlength=N)[others]
+        assert (counts.float() / counts.sum() - 0.25).abs().max() < 0.05
 
 
 def test_one_step_matches_the_reference_computation(teacher_checkpoint):

@@ -113,6 +113,7 @@ class Trainer:
             image_size=self.data.image_size,
             in_channels=self.data.in_channels,
             num_samples=len(self.data.train),
+            train_labels=self.data.train_labels,
         )
         self.method = build_method(cfg.method, self.model, context).to(self.device)
         # What the method calls: the model, wrapped for DDP and/or compiled. Checkpoints and

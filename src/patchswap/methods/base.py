@@ -41,6 +41,7 @@ class MethodContext:
     image_size: tuple[int, int]
     in_channels: int
     num_samples: int = 0  # training-set size (per-sample memories index it by dataset index)
+    train_labels: torch.Tensor | None = None  # label of every training sample, by index
 
 
 @dataclass

@@ -59,10 +59,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.report import render_report
+    from .evaluation.suite import SuiteOptions, parse_suites, run_suite
+
+    given = {
+        "epsilons": args.eps,
+        "attack_steps": args.attack_steps,
+        "corruptions": args.corruptions,
+        "severities": args.severities,
+        "corruption_seed": args.corruption_seed,
+        "bins": args.bins,
+    }
+    options = SuiteOptions(
+        suites=parse_suites(args.suite),
+        corruption_root=args.corruption_root,
+        **{key: value for key, value in given.items() if value is not None},
+    )
+    results = run_suite(args.checkpoint, options, args.out, args.overrides)
+    print(f"\n{render_report(results, with_plots=False)}")
+    print(f"saved to {results['output']}: results.json, report.md and PNG plots")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(output_dir=args.output_dir, overrides=args.overrides)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, default_output_dir
+
+    folder = args.output_dir or default_output_dir(args.recipes, args.sweep)
+    _, table = compare(args.recipes, args.seeds, args.sweep, args.overrides, folder, args.quiet)
+    print(f"\n{table}\nsaved to {folder}/results.md, results.csv, results.json")
     return 0
 
 
@@ -129,6 +161,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(ev)
     ev.set_defaults(func=_cmd_eval)
 
+    evs = sub.add_parser(
+        "evaluate",
+        help="the paper's evaluation suite: calibration, attacks, corruptions, analyses",
+        description="Runs the chosen parts on a checkpoint and writes results.json, report.md "
+        "(Table 10 columns, Table 12 rows, Table 11 columns) and PNG plots into --out. "
+        "Without --corruption-root, corrupted test sets are generated and cached: they are not "
+        "the released CIFAR-C and their numbers are not comparable to the paper's.",
+    )
+    evs.add_argument("checkpoint", help="a run folder, last.pt or best.pt")
+    evs.add_argument(
+        "--suite",
+        default="accuracy,calibration,adversarial,corruption",
+        help="comma-separated parts: accuracy, calibration, adversarial, corruption, analysis "
+        "(or all); default: the first four",
+    )
+    evs.add_argument("--out", help="output folder (default: <run>/evaluation-<checkpoint>)")
+    evs.add_argument(
+        "--corruption-root",
+        metavar="DIR",
+        help="folder of the released CIFAR-10-C/100-C files (<corruption>.npy, labels.npy)",
+    )
+    evs.add_argument(
+        "--eps",
+        nargs="+",
+        type=float,
+        help="attack epsilons in [0, 1] pixel units (default: 0 0.001 0.003 0.005 0.01 0.05)",
+    )
+    evs.add_argument("--attack-steps", type=int, help="I-FGSM steps of eps/steps (default: 10)")
+    evs.add_argument("--severities", nargs="+", type=int, help="corruption severities (1-5)")
+    evs.add_argument("--corruptions", nargs="+", help="corruption names (default: the ten)")
+    evs.add_argument("--corruption-seed", type=int, help="seed of generated sets (default: 0)")
+    evs.add_argument("--bins", type=int, help="ECE bins (default: 15)")
+    _add_overrides(evs)
+    evs.set_defaults(func=_cmd_evaluate)
+
     demo = sub.add_parser(
         "demo",
         help="hard label vs patch swap on Fashion-MNIST, side by side",
@@ -139,6 +206,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default="runs/demo", help="parent folder of the demo runs")
     _add_overrides(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="train recipes x seeds (x a swept option) and print the paper-style table",
+        description="Runs every cell of the grid in its own run folder under --output-dir "
+        "(finished cells are kept, interrupted ones resume), then writes results.md/.csv/.json: "
+        "top-1 mean ± std over seeds (best and last epoch), last top-5, gap to the hard-label "
+        "row (with a sweep and no hard label: to the first row) and Welch's t-test p-value.",
+    )
+    cmp.add_argument("recipes", nargs="+", metavar="RECIPE", help="YAML paths or recipe names")
+    cmp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="default: 0 1 2")
+    cmp.add_argument(
+        "--sweep",
+        metavar="KEY=V1,V2,...",
+        help="one row per value, e.g. method.p=0,0.25,0.5 or method.grid=2,4; a method.* key "
+        "sweeps only the recipes whose method has that option",
+    )
+    cmp.add_argument(
+        "--output-dir", help="folder of the cells and results (default: runs/compare/<recipes>)"
+    )
+    _add_overrides(cmp)
+    cmp.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    cmp.set_defaults(func=_cmd_compare)
 
     lst = sub.add_parser("list", help="list methods, models, datasets or recipes")
     lst.add_argument("what", choices=["methods", "models", "datasets", "recipes"])

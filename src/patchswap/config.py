@@ -108,6 +108,9 @@ class RunConfig:
     output_dir: str = "runs"
     name: str | None = None  # run folder name; default: recipe stem
     progress: bool = True
+    # Per-epoch analyses in metrics.jsonl: mean |grad| per conv layer (Figure 4) and, for paired
+    # methods, the KD-gradient L1 norm and target-confidence gap between pair halves (Fig. 5).
+    log_analysis: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

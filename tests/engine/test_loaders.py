@@ -15,8 +15,10 @@ def test_shuffled_batches_cover_every_index_once_and_reshuffle_per_epoch():
 
 
 def test_shards_split_the_same_permutation_across_processes():
-    shards = [[i for b in ShuffledBatchSampler(50, 5, seed=2, num_replicas=2, rank=r) for i in b]
-              for r in range(2)]
+    shards = [
+        [i for b in ShuffledBatchSampler(50, 5, seed=2, num_replicas=2, rank=r) for i in b]
+        for r in range(2)
+    ]
     assert len(shards[0]) == len(shards[1]) == 25
     assert sorted(shards[0] + shards[1]) == list(range(50))
 

@@ -111,5 +111,17 @@ def test_bad_method_options_fail_before_training(tiny_run):
         train(load_config(None, tiny_run("method.gird=2")), quiet=True)
     with pytest.raises(PatchswapError, match="grid=40 is larger than the image"):
         train(load_config(None, tiny_run("method.grid=40")), quiet=True)
-    with pytest.raises(PatchswapError, match="unknown method 'nope'; valid methods: hard_label"):
+    with pytest.raises(PatchswapError, match="unknown method 'nope'; valid methods: at, byot, crd"):
         train(load_config(None, tiny_run("method=nope")), quiet=True)
+
+
+def test_log_analysis_and_label_noise_record(tiny_run, tmp_path):
+    overrides = tiny_run("epochs=1", "log_analysis=true", "data.label_noise={rate: 0.5, seed: 1}")
+    train(load_config(None, overrides), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    record = json.loads((folder / "metrics.jsonl").read_text())
+    assert record["kd_gradient_l1"] > 0 and 0 <= record["target_confidence_gap"] <= 1
+    assert len(record["conv_gradients"]) >= 7  # resnet8: stem + 2 convs x 3 blocks
+    assert all(value > 0 for value in record["conv_gradients"].values())
+    noise = json.loads((folder / "label_noise.json").read_text())
+    assert noise["rate"] == 0.5

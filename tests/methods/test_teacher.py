@@ -10,7 +10,12 @@ from patchswap.methods.teacher import load_teacher
 from patchswap.models import build_model
 
 CONTEXT = MethodContext(
-    num_classes=10, epochs=1, image_size=(28, 28), in_channels=1, num_samples=60
+    num_classes=10,
+    epochs=1,
+    image_size=(28, 28),
+    in_channels=1,
+    num_samples=60,
+    train_labels=torch.arange(60) % 10,
 )
 
 

@@ -20,7 +20,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PATCHSWAP_CACHE") or Path.home() / ".cache" / "patchswap")
 
 
-def _atomic_write(dst: Path, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(dst: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write `dst` through a temporary file in its folder and a rename.
 
     A crash or a concurrent run never leaves a half-written file under the final name.
@@ -43,12 +43,12 @@ def atomic_gunzip(src: Path, dst: Path) -> None:
         with gzip.open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, length=1 << 20)
 
-    _atomic_write(dst, write)
+    atomic_write(dst, write)
 
 
 def atomic_write_text(dst: Path, text: str) -> None:
     """Write `text` to `dst` atomically."""
-    _atomic_write(dst, lambda out: out.write(text.encode()))
+    atomic_write(dst, lambda out: out.write(text.encode()))
 
 
 @contextmanager

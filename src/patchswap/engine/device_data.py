@@ -17,14 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
+from ..data.label_noise import RelabeledDataset
 from ..data.transforms import TransformedDataset
 
 
 def resident_arrays(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
     """`(uint8 images (N, C, H, W), int64 labels (N,))` behind a dataset view, or None.
 
-    Unwraps `Subset` and `TransformedDataset` down to a torchvision dataset that holds its
-    images in memory as `.data` (CIFAR: NHWC numpy, MNIST family: NHW tensor).
+    Unwraps `Subset`, `TransformedDataset` and `RelabeledDataset` down to a torchvision dataset
+    that holds its images in memory as `.data` (CIFAR: NHWC numpy, MNIST family: NHW tensor).
     """
     if isinstance(dataset, Subset):
         base = resident_arrays(dataset.dataset)
@@ -34,6 +35,9 @@ def resident_arrays(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | Non
         return base[0][index], base[1][index]
     if isinstance(dataset, TransformedDataset):
         return resident_arrays(dataset.base)
+    if isinstance(dataset, RelabeledDataset):  # noisy labels: same images, new labels
+        base = resident_arrays(dataset.base)
+        return None if base is None else (base[0], torch.as_tensor(dataset.labels))
     data, targets = getattr(dataset, "data", None), getattr(dataset, "targets", None)
     if data is None or targets is None:
         return None

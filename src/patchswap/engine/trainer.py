@@ -21,9 +21,11 @@ from tqdm import tqdm
 
 from ..config import RunConfig, apply_overrides, build_config, dump_config
 from ..data import build_datasets
+from ..data.label_noise import write_label_noise
 from ..errors import PatchswapError
 from ..evaluation import evaluate, topk_correct
-from ..methods import Batch, MethodContext, build_method
+from ..evaluation.analysis import conv_gradient_magnitudes, pair_statistics
+from ..methods import Batch, MethodContext, StepOutput, build_method
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_model_weights, save_atomic
 from .distributed import (
@@ -189,6 +191,8 @@ class Trainer:
         memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = images_seen = anchors_seen = 0
+        analysis: dict[str, float] = defaultdict(float)  # log_analysis: summed per step
+        conv_gradients: dict[str, float] = defaultdict(float)
         lr = self.optimizer.param_groups[0]["lr"]
         bar = tqdm(
             self.train_loader,
@@ -215,6 +219,8 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if self.env.enabled:  # DDP averages the model's gradients; average the method's too
                 average_gradients(self.method_params)
+            if self.cfg.log_analysis:
+                self._accumulate_analysis(out, analysis, conv_gradients)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
@@ -247,13 +253,31 @@ class Trainer:
             f"train_{k}" if k != "loss" else "train_loss": v / anchors_seen
             for k, v in zip(names, totals)
         }
+        steps = max(len(self.train_loader), 1)
+        extra = {k: v / steps for k, v in analysis.items()}
+        if conv_gradients:
+            extra["conv_gradients"] = {k: v / steps for k, v in conv_gradients.items()}
         return {
             "lr": lr,
             **parts,
             "train_top1": 100.0 * correct / images_seen,
             "train_seconds": seconds,
             "images_per_second": images_seen / seconds,
+            **extra,
         }
+
+    def _accumulate_analysis(
+        self, out: StepOutput, analysis: dict[str, float], conv_gradients: dict[str, float]
+    ) -> None:
+        """Add this step's Figure 4/5 statistics (this process's; grads are DDP-averaged)."""
+        for name, value in conv_gradient_magnitudes(self.model).items():
+            conv_gradients[name] += value
+        if self.method.paired:
+            half = len(out.logits) // 2
+            logits = out.logits.detach()
+            stats = pair_statistics(logits[:half], logits[half:], out.targets[:half])
+            for name, value in stats.items():
+                analysis[name] += value
 
     def evaluate(self) -> dict[str, float]:
         """Test metrics of the plain model, each process on its shard, summed over processes."""
@@ -275,6 +299,7 @@ class Trainer:
         if main:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / "config.yaml").write_text(dump_config(self.cfg))
+            write_label_noise(self.data, self.folder)  # which labels were flipped, if any
         log = RunLog(self.folder, resume_epoch=self.start_epoch - 1) if main else None
         n_params = sum(p.numel() for p in self.model.parameters())
         cfg = self.cfg

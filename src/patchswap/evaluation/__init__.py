@@ -1,5 +1,11 @@
-"""Evaluation: a single plain forward pass (no pairs, no swap)."""
+"""Evaluation: a single plain forward pass (no pairs, no swap).
 
-from .accuracy import evaluate, topk_correct
+The paper's evaluation suite lives in its own modules, imported where used because they pull
+in scikit-learn, OpenCV and grad-cam: `metrics` (Table 10), `attacks` (Table 12),
+`corruptions` / `corruption_sets` (Table 11), `analysis` / `gradcam` / `plots` (Table 1,
+Figures 2, 4, 5, 8, 9, 10) and `suite` (`patchswap evaluate`).
+"""
 
-__all__ = ["evaluate", "topk_correct"]
+from .accuracy import collect_logits, evaluate, topk_correct
+
+__all__ = ["collect_logits", "evaluate", "topk_correct"]

@@ -99,11 +99,13 @@ class ZipfLs(Method):
         hook = model.get_submodule(last.name).register_forward_hook(lambda *_: fake.clone())
         was_training = model.training
         model.eval()
+        self.tap.training_only = False  # the probe runs in eval mode (no batch-norm updates)
         try:
             model(torch.zeros(2, context.in_channels, *context.image_size, device=device))
         finally:
             hook.remove()
             model.train(was_training)
+            self.tap.training_only = True
         embedding, pooled = self.tap.embedding, fake.mean(dim=(2, 3))
         if embedding.shape != pooled.shape or not torch.allclose(
             embedding.float(), pooled, rtol=1e-4, atol=1e-5

@@ -80,7 +80,7 @@ def test_list(capsys, what, expected):
     assert code == 0 and expected in out
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "demo", "list"])
+@pytest.mark.parametrize("command", ["train", "eval", "evaluate", "compare", "demo", "list"])
 def test_help(capsys, command):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

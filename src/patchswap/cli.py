@@ -1,4 +1,4 @@
-"""Command line: `patchswap train | eval | demo | list`.
+"""Command line: `patchswap train | eval | evaluate | compare | demo | list`.
 
 User errors (bad recipe keys, unknown names, missing data) print one line and exit with 2.
 """

@@ -114,13 +114,14 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         for batch in self.batch_sampler:
-            index = torch.as_tensor(batch, device=self.images.device)
+            cpu_index = torch.as_tensor(batch)
+            index = cpu_index.to(self.images.device, non_blocking=True)
             raw = self.images[index]
             if self.views > 1:
                 images = torch.stack([self.augment(raw) for _ in range(self.views)], dim=1)
             else:
                 images = self.augment(raw)
-            yield images, self.labels[index], index.cpu()
+            yield images, self.labels[index], cpu_index
 
 
 class DeviceEvalLoader:

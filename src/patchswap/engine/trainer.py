@@ -23,7 +23,7 @@ from ..config import RunConfig, apply_overrides, build_config, dump_config
 from ..data import build_datasets
 from ..data.label_noise import write_label_noise
 from ..errors import PatchswapError
-from ..evaluation import evaluate, topk_correct
+from ..evaluation import evaluate, topk_hits
 from ..evaluation.analysis import conv_gradient_magnitudes, pair_statistics
 from ..methods import Batch, MethodContext, StepOutput, build_method
 from ..models import build_model
@@ -190,7 +190,8 @@ class Trainer:
         self.train_loader.batch_sampler.set_epoch(epoch)
         memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-        correct = images_seen = anchors_seen = 0
+        correct = torch.zeros((), device=self.device)  # on device: no per-step sync
+        images_seen = anchors_seen = 0
         analysis: dict[str, float] = defaultdict(float)  # log_analysis: summed per step
         conv_gradients: dict[str, float] = defaultdict(float)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -229,7 +230,7 @@ class Trainer:
             for name, value in out.losses.items():
                 sums[name] += value.detach() * anchors
             sums["loss"] += loss.detach() * anchors
-            correct += topk_correct(out.logits.detach(), out.targets, (1,))[0]
+            correct += topk_hits(out.logits.detach(), out.targets, (1,))[0]
             images_seen += len(images)
             anchors_seen += anchors
             if step % 10 == 0:
@@ -241,10 +242,9 @@ class Trainer:
             torch.stack(
                 [
                     *sums.values(),
-                    *(
-                        torch.tensor(float(c), device=self.device)
-                        for c in (correct, images_seen, anchors_seen)
-                    ),
+                    correct.float(),
+                    torch.tensor(float(images_seen), device=self.device),
+                    torch.tensor(float(anchors_seen), device=self.device),
                 ]
             )
         ).tolist()

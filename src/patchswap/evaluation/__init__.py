@@ -6,6 +6,6 @@ in scikit-learn, OpenCV and grad-cam: `metrics` (Table 10), `attacks` (Table 12)
 Figures 2, 4, 5, 8, 9, 10) and `suite` (`patchswap evaluate`).
 """
 
-from .accuracy import collect_logits, evaluate, topk_correct
+from .accuracy import collect_logits, evaluate, topk_correct, topk_hits
 
-__all__ = ["collect_logits", "evaluate", "topk_correct"]
+__all__ = ["collect_logits", "evaluate", "topk_correct", "topk_hits"]

@@ -9,28 +9,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int]) -> list[int]:
-    """Number of samples whose target is among the top-k logits, for each k (k capped at K)."""
+def topk_hits(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int]) -> torch.Tensor:
+    """Per k, the number of samples whose target is among the top-k logits (k capped at K),
+    as a tensor on the logits' device: summing it over steps needs no host sync."""
     ks = list(ks)
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hits = top == targets[:, None]
-    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+    return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int]) -> list[int]:
+    """`topk_hits` as Python ints."""
+    return topk_hits(logits, targets, ks).tolist()
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str) -> dict[str, float]:
-    """`{"top1", "top5", "loss", "samples"}` of `model` in eval mode over `loader`, in percent."""
+    """`{"top1", "top5", "loss", "samples"}` of `model` in eval mode over `loader`, in percent.
+
+    Sums stay on the device until the end, so the loop never waits for the GPU.
+    """
     was_training = model.training
     model.eval()
-    correct1 = correct5 = seen = 0
-    loss_sum = 0.0
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # top-1 hits, top-5 hits, loss
+    seen = 0
     for images, targets, *_ in loader:
         images, targets = images.to(device), targets.to(device)
         logits = model(images).float()
-        loss_sum += float(F.cross_entropy(logits, targets, reduction="sum"))
-        c1, c5 = topk_correct(logits, targets, (1, 5))
-        correct1, correct5, seen = correct1 + c1, correct5 + c5, seen + len(targets)
+        sums[:2] += topk_hits(logits, targets, (1, 5))
+        sums[2] += F.cross_entropy(logits, targets, reduction="sum")
+        seen += len(targets)
     model.train(was_training)
+    correct1, correct5, loss_sum = sums.tolist()
     denominator = max(seen, 1)  # a distributed shard may be empty
     return {
         "top1": 100.0 * correct1 / denominator,

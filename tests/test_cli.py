@@ -41,6 +41,7 @@ def test_train_by_recipe_name_with_overrides(capsys, tiny_run):
         (["train", "fashion_mnist/demo", "--set", "model.name=resnet9000"], "unknown model"),
         (["train"], "train needs a RECIPE"),
         (["eval", "missing.pt"], "does not exist"),
+        (["study", "nope"], "study plan 'nope' not found; pass a YAML path or one of: ablations"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, message, patchswap_cache, tmp_path):
@@ -80,7 +81,9 @@ def test_list(capsys, what, expected):
     assert code == 0 and expected in out
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "evaluate", "compare", "demo", "list"])
+@pytest.mark.parametrize(
+    "command", ["train", "eval", "evaluate", "compare", "study", "demo", "list"]
+)
 def test_help(capsys, command):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

@@ -45,6 +45,8 @@ def test_int_is_accepted_for_float_and_round_trips(tmp_path):
         ("optim.lrr=0.1", "unknown key optim.lrr in optim; valid keys: base_batch_size, lr"),
         ("epoch=3", "unknown key epoch in the recipe; valid keys: batch_size"),
         ("epochs=0", "epochs=0 must be >= 1"),
+        ("eval_every=0", "eval_every=0 must be >= 1"),
+        ("channels_last=sometimes", "channels_last='sometimes' is unknown; valid: auto, true"),
         ("epochs=ten", "epochs='ten' must be of type int"),
         ("deterministic=3", "must be true or false"),
         ("schedule.name=step", "valid: constant, cosine, multistep"),

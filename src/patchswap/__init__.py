@@ -8,8 +8,7 @@ The method in a few lines of your own loop::
     criterion = SelfDistillationLoss(temperature=4.0, gamma=1.0, alpha=1.0)
     for x, y in loader:                      # x: anchors then their same-class partners
         xa, xb = patch_swap(x[:len(x) // 2], x[len(x) // 2:], grid=4, p=0.5)
-        logits = model(torch.cat([xa, xb]))
-        loss = criterion(logits[:len(xa)], logits[len(xa):], y[:len(xa)])
+        loss = criterion(model(xa), model(xb), y[:len(xa)])  # two passes, as Algorithm 1
 """
 
 from .losses import SelfDistillationLoss, kl_divergence

@@ -1,4 +1,4 @@
-"""Command line: `patchswap train | eval | evaluate | compare | demo | list`.
+"""Command line: `patchswap train | eval | evaluate | compare | study | demo | list`.
 
 User errors (bad recipe keys, unknown names, missing data) print one line and exit with 2.
 """
@@ -95,6 +95,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     folder = args.output_dir or default_output_dir(args.recipes, args.sweep)
     _, table = compare(args.recipes, args.seeds, args.sweep, args.overrides, folder, args.quiet)
     print(f"\n{table}\nsaved to {folder}/results.md, results.csv, results.json")
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .recipes import find_plan
+    from .study import load_plan, run_study
+
+    plan = load_plan(find_plan(args.plan), Path(args.output_dir))
+    run_study(plan, Path(args.docs_dir), quiet=args.quiet)
     return 0
 
 
@@ -229,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(cmp)
     cmp.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     cmp.set_defaults(func=_cmd_compare)
+
+    study = sub.add_parser(
+        "study",
+        help="run a reproduction plan (configs/studies/) and write its page with verdicts",
+        description="Trains what is missing of a study plan (groups of recipes x seeds at a "
+        "fixed budget; finished cells are reused, interrupted ones resume), evaluates each "
+        "cell's last checkpoint, tests the plan's claims (Welch's t-test: holds / does not "
+        "hold / inconclusive) and writes docs/study/<plan>/README.md, results.json, "
+        "results.csv and accuracy.png.",
+    )
+    study.add_argument("plan", help="a plan name in configs/studies/ (e.g. noise) or a YAML path")
+    study.add_argument("--output-dir", default="runs/study", help="parent folder of the cells")
+    study.add_argument("--docs-dir", default="docs/study", help="parent folder of the pages")
+    study.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    study.set_defaults(func=_cmd_study)
 
     lst = sub.add_parser("list", help="list methods, models, datasets or recipes")
     lst.add_argument("what", choices=["methods", "models", "datasets", "recipes"])

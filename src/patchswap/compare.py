@@ -81,7 +81,7 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     return key.strip(), values
 
 
-def _slug(value: Any) -> str:
+def slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-") or "x"
 
 
@@ -133,7 +133,7 @@ def plan_grid(
         for value in values if swept else [None]:
             row = f"{path.stem} ({key}={value})" if swept else path.stem
             cell_overrides = [f"{key}={value}"] if swept else []
-            suffix = f"_{_slug(key.split('.')[-1])}{_slug(value)}" if swept else ""
+            suffix = f"_{slug(key.split('.')[-1])}{slug(value)}" if swept else ""
             for seed in seeds:
                 cfg = load_config(
                     path,
@@ -199,11 +199,11 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
     return train(cell.cfg, quiet=quiet), "trained"
 
 
-def _mean_std(values: list[float]) -> tuple[float, float | None]:
+def mean_std(values: list[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
-def _welch(a: list[float], b: list[float]) -> float | None:
+def welch_p(a: list[float], b: list[float]) -> float | None:
     """Welch's t-test p-value; `None` with fewer than 2 seeds on a side or no variance."""
     if len(a) < 2 or len(b) < 2 or statistics.pvariance(a) == statistics.pvariance(b) == 0:
         return None
@@ -226,7 +226,7 @@ def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) ->
     for label, members in groups.items():
         values = {k: [s[k] for _, s in members] for k in ("best_top1", "last_top1", "last_top5")}
         metrics[label] = values
-        best, last, last5 = (_mean_std(values[k]) for k in values)
+        best, last, last5 = (mean_std(values[k]) for k in values)
         method = members[0][0].cfg.method["name"]
         rows.append(Row(label, method, len(members), *best, *last, *last5))
     reference = next((r for r in rows if r.method == "hard_label"), rows[0] if swept else None)
@@ -240,8 +240,8 @@ def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) ->
         mine = metrics[row.label]
         row.gap_best_top1 = row.best_top1_mean - reference.best_top1_mean
         row.gap_last_top1 = row.last_top1_mean - reference.last_top1_mean
-        row.p_best_top1 = _welch(mine["best_top1"], ref["best_top1"])
-        row.p_last_top1 = _welch(mine["last_top1"], ref["last_top1"])
+        row.p_best_top1 = welch_p(mine["best_top1"], ref["best_top1"])
+        row.p_last_top1 = welch_p(mine["last_top1"], ref["last_top1"])
     return rows
 
 
@@ -249,7 +249,7 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
 
 
-def _gap(row: Row, gap: float | None) -> str:
+def gap_text(row: Row, gap: float | None) -> str:
     return "ref" if row.reference else "-" if gap is None else f"{gap:+.2f}"
 
 
@@ -265,8 +265,8 @@ def to_markdown(rows: list[Row], seeds: list[int]) -> str:
         lines.append(
             f"| {r.label} | {r.seeds} | {_pm(r.best_top1_mean, r.best_top1_std)} | "
             f"{_pm(r.last_top1_mean, r.last_top1_std)} | "
-            f"{_pm(r.last_top5_mean, r.last_top5_std)} | {_gap(r, r.gap_best_top1)} | "
-            f"{_gap(r, r.gap_last_top1)} | {p} |"
+            f"{_pm(r.last_top5_mean, r.last_top5_std)} | {gap_text(r, r.gap_best_top1)} | "
+            f"{gap_text(r, r.gap_last_top1)} | {p} |"
         )
     against = f"`{reference}`" if reference else "no reference row (no hard_label recipe)"
     lines.append("")

@@ -40,7 +40,8 @@ class DataConfig:
     crop_padding: int = 4  # padding of the random crop for small-image datasets
     image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
     num_workers: int = 0
-    # auto: device-resident batches for in-memory datasets on CUDA, DataLoader otherwise
+    # auto: device-resident batches for in-memory datasets (CIFAR, Fashion-MNIST) on any device,
+    # DataLoader otherwise (ImageFolder); measured faster on CPU too (benchmarks/cpu_path.py)
     loader: str = "auto"  # auto | device | dataloader
     test_subset: int | None = None  # evaluate on the first N test images (quick CPU runs)
     label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
@@ -98,11 +99,16 @@ class RunConfig:
     epochs: int = 240
     batch_size: int = 64  # anchors per step over all processes; paired methods forward 2x
     eval_batch_size: int = 512
+    # Evaluate on the test set every N epochs; the final epoch is always evaluated, and `best`
+    # (best.pt, best_top1) is chosen among the evaluated epochs only.
+    eval_every: int = 1
     seed: int = 0
     deterministic: bool = True
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + grad scaler, CUDA)
-    channels_last: bool = False
+    # auto: channels_last on CPU (measured 1.2-1.4x faster for small convnets, train and eval,
+    # benchmarks/cpu_path.py), the default layout on CUDA; true/false force it.
+    channels_last: bool | str = "auto"
     compile: bool = False  # torch.compile the model's forward
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     output_dir: str = "runs"
@@ -122,6 +128,7 @@ def _check_range(cfg: RunConfig) -> None:
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
         "eval_batch_size": cfg.eval_batch_size,
+        "eval_every": cfg.eval_every,
     }
     for key, value in positive.items():
         if value < 1:
@@ -142,6 +149,10 @@ def _check_range(cfg: RunConfig) -> None:
     for key, (value, valid) in choices.items():
         if value not in valid:
             raise ConfigError(f"{key}={value!r} is unknown; valid: {', '.join(valid)}")
+    if isinstance(cfg.channels_last, str) and cfg.channels_last != "auto":
+        raise ConfigError(
+            f"channels_last={cfg.channels_last!r} is unknown; valid: auto, true, false"
+        )
     if cfg.optim.base_batch_size < 1:
         raise ConfigError(f"optim.base_batch_size={cfg.optim.base_batch_size} must be >= 1")
     if cfg.schedule.warmup_epochs < 0:

@@ -38,7 +38,7 @@ def plot_accuracy(run_folders: dict[str, Path], path: Path) -> None:
     """Test top-1 per epoch, one line per run."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, folder in run_folders.items():
-        records = read_metrics(folder)
+        records = [r for r in read_metrics(folder) if "test_top1" in r]  # evaluated epochs
         ax.plot(
             [r["epoch"] for r in records], [r["test_top1"] for r in records], marker="o", label=name
         )

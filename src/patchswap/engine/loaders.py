@@ -99,6 +99,10 @@ def build_loaders(
 ) -> tuple[Iterable, Iterable, str]:
     """`(train_loader, eval_loader, kind)` for this process; kind is `device` or `dataloader`.
 
+    `data.loader: auto` takes the device-resident path whenever the dataset is in memory, on
+    CPU as on CUDA: batched uint8 gathers and tensor crops beat per-sample PIL work on both
+    (`benchmarks/cpu_path.py`, `benchmarks/data_path.py`).
+
     Each process trains on its shard of every global batch (`batch_size / world_size` anchors)
     and evaluates its shard of the test set; the trainer sums the metrics over processes.
     """
@@ -113,7 +117,7 @@ def build_loaders(
             f"data.loader=device needs an in-memory dataset (cifar10, cifar100, fashion_mnist), "
             f"not {cfg.data.name!r}; use data.loader=dataloader"
         )
-    if resident is not None and (cfg.data.loader == "device" or device.type == "cuda"):
+    if resident is not None:
         test_images, test_labels = resident_arrays(data.test)
         index = torch.as_tensor(test_shard, dtype=torch.long)
         padding, flip = (cfg.data.crop_padding, True) if cfg.data.augment else (0, False)

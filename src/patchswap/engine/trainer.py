@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -38,11 +39,14 @@ from .distributed import (
 )
 from .loaders import build_loaders
 from .optim import build_lr_scheduler, build_optimizer
-from .precision import autocast, grad_scaler
+from .precision import autocast, grad_scaler, memory_format
 from .reproducibility import rng_state, seed_everything, set_deterministic, set_rng_state
 from .run_log import RunLog
 
 CHECKPOINT_FORMAT = 1
+# How often (in steps) the loop looks at its on-device non-finite-loss flag: a host sync every
+# step would stall a GPU; a non-finite loss is still reported with the step it first appeared.
+NONFINITE_CHECK_STEPS = 50
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,8 +111,8 @@ class Trainer:
         )
         if self.env.enabled and cfg.distributed.sync_bn:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
-        self.model.to(self.device, memory_format=memory_format)
+        self.memory_format = memory_format(cfg.channels_last, self.device, self.model)
+        self.model.to(self.device, memory_format=self.memory_format)
         context = MethodContext(
             num_classes=self.data.num_classes,
             epochs=cfg.epochs,
@@ -188,34 +192,37 @@ class Trainer:
         self.model.train()
         self.method.train()
         self.train_loader.batch_sampler.set_epoch(epoch)
-        memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = torch.zeros((), device=self.device)  # on device: no per-step sync
+        first_nonfinite = torch.full((), -1, device=self.device)  # step of the first nan/inf loss
         images_seen = anchors_seen = 0
         analysis: dict[str, float] = defaultdict(float)  # log_analysis: summed per step
         conv_gradients: dict[str, float] = defaultdict(float)
         lr = self.optimizer.param_groups[0]["lr"]
+        # A live bar only on a terminal: in a log file its carriage-return updates pile up
+        # into megabytes; there the one line per epoch (`_epoch_line`) is the progress.
+        live = not self.quiet and self.cfg.progress and sys.stderr.isatty()
         bar = tqdm(
             self.train_loader,
             desc=f"epoch {epoch}/{self.cfg.epochs}",
             leave=False,
-            disable=self.quiet or not self.cfg.progress,
+            disable=not live,
             unit="batch",
         )
         start = time.perf_counter()
         for step, (images, targets, indices) in enumerate(bar):
             images = images.to(self.device, non_blocking=True)
             if images.dim() == 4:
-                images = images.contiguous(memory_format=memory_format)
+                images = images.contiguous(memory_format=self.memory_format)
             targets = targets.to(self.device, non_blocking=True)
             with autocast(self.cfg.precision, self.device):
                 out = self.method(self.forward_model, Batch(images, targets, indices))
             loss = sum(out.losses.values())
-            if not torch.isfinite(loss):
-                raise PatchswapError(
-                    f"the training loss became {float(loss)} at epoch {epoch}, step {step}; "
-                    f"lower optim.lr (now {lr}) or add schedule.warmup_epochs"
-                )
+            first_nonfinite = torch.where(
+                (first_nonfinite < 0) & ~torch.isfinite(loss.detach()), step, first_nonfinite
+            )
+            if step % NONFINITE_CHECK_STEPS == 0:
+                self._check_finite(first_nonfinite, epoch, lr)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.env.enabled:  # DDP averages the model's gradients; average the method's too
@@ -233,9 +240,10 @@ class Trainer:
             correct += topk_hits(out.logits.detach(), out.targets, (1,))[0]
             images_seen += len(images)
             anchors_seen += anchors
-            if step % 10 == 0:
+            if live and step % 10 == 0:
                 rate = images_seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
+        self._check_finite(first_nonfinite, epoch, lr)
         seconds = time.perf_counter() - start
         names = list(sums)
         totals = all_reduce_sum(
@@ -266,6 +274,16 @@ class Trainer:
             **extra,
         }
 
+    @staticmethod
+    def _check_finite(first_nonfinite: torch.Tensor, epoch: int, lr: float) -> None:
+        """Stop with one line if a step's loss was nan or inf (one host sync per call)."""
+        step = int(first_nonfinite)
+        if step >= 0:
+            raise PatchswapError(
+                f"the training loss became nan or inf at epoch {epoch}, step {step}; "
+                f"lower optim.lr (now {lr}) or add schedule.warmup_epochs"
+            )
+
     def _accumulate_analysis(
         self, out: StepOutput, analysis: dict[str, float], conv_gradients: dict[str, float]
     ) -> None:
@@ -283,7 +301,7 @@ class Trainer:
         """Test metrics of the plain model, each process on its shard, summed over processes."""
         broadcast_buffers(self.model)
         with autocast(self.cfg.precision, self.device):
-            shard = evaluate(self.model, self.test_loader, self.device)
+            shard = evaluate(self.model, self.test_loader, self.device, self.memory_format)
         n = shard["samples"]
         sums = torch.tensor(
             [shard["top1"] * n / 100, shard["top5"] * n / 100, shard["loss"] * n, n],
@@ -321,11 +339,13 @@ class Trainer:
                 extra = self.method.on_epoch_start(epoch)
                 started = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch, **extra, **self.train_epoch(epoch)}
-                record.update({f"test_{k}": v for k, v in self.evaluate().items()})
+                evaluated = self._evaluates(epoch)
+                if evaluated:
+                    record.update({f"test_{k}": v for k, v in self.evaluate().items()})
                 record["seconds"] = time.perf_counter() - started
                 self.seconds += record["seconds"]
                 self._say(self._epoch_line(record))
-                improved = record["test_top1"] > self.best["top1"]
+                improved = evaluated and record["test_top1"] > self.best["top1"]
                 if improved:
                     self.best = {
                         "top1": record["test_top1"],
@@ -333,7 +353,7 @@ class Trainer:
                         "epoch": epoch,
                     }
                 state = self.state_dict(epoch)  # collective: every process takes part
-                summary = self._summary(record)
+                summary = self._summary(record) if evaluated else summary
                 if not main:
                     continue
                 log.write(record)
@@ -349,7 +369,8 @@ class Trainer:
                         self.folder / "best.pt",
                     )
                 save_atomic(state, self.folder / "last.pt")
-                _write_json_atomic(self.folder / "summary.json", summary)
+                if evaluated:
+                    _write_json_atomic(self.folder / "summary.json", summary)
         except KeyboardInterrupt:
             self._say(f"interrupted; continue with: patchswap train --resume {self.folder}")
             raise
@@ -359,12 +380,21 @@ class Trainer:
         barrier()
         return summary or json.loads((self.folder / "summary.json").read_text())
 
+    def _evaluates(self, epoch: int) -> bool:
+        """Whether `epoch` is evaluated: every `eval_every`-th epoch and always the last."""
+        return epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs
+
     def _epoch_line(self, r: dict[str, Any]) -> str:
         p_r = f" | p_r {r['p_r']:.2f}" if "p_r" in r else ""
+        test = (
+            f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f}"
+            if "test_top1" in r
+            else "test not evaluated"
+        )
         return (
             f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
-            f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f} | lr {r['lr']:.4g}"
-            f"{p_r} | {r['seconds']:.1f}s ({r['images_per_second']:.0f} img/s)"
+            f"{test} | lr {r['lr']:.4g}{p_r} | {r['seconds']:.1f}s "
+            f"({r['images_per_second']:.0f} img/s)"
         )
 
     def _summary(self, last: dict[str, Any]) -> dict[str, Any]:

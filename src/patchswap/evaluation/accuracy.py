@@ -24,17 +24,24 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int])
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    device: torch.device | str,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict[str, float]:
     """`{"top1", "top5", "loss", "samples"}` of `model` in eval mode over `loader`, in percent.
 
-    Sums stay on the device until the end, so the loop never waits for the GPU.
+    Sums stay on the device until the end, so the loop never waits for the GPU. Images are
+    laid out in `memory_format` (the model's: channels_last models want channels_last input).
     """
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # top-1 hits, top-5 hits, loss
     seen = 0
     for images, targets, *_ in loader:
-        images, targets = images.to(device), targets.to(device)
+        images = images.to(device, memory_format=memory_format)
+        targets = targets.to(device)
         logits = model(images).float()
         sums[:2] += topk_hits(logits, targets, (1, 5))
         sums[2] += F.cross_entropy(logits, targets, reduction="sum")

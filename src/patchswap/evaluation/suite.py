@@ -25,6 +25,7 @@ from ..config import RunConfig, apply_overrides, build_config
 from ..data import DataBundle, build_datasets
 from ..engine.checkpoint import load_checkpoint, load_model_weights
 from ..engine.loaders import build_eval_loader
+from ..engine.precision import memory_format
 from ..engine.run_log import read_metrics
 from ..engine.trainer import resolve_device
 from ..errors import PatchswapError, unknown_name
@@ -96,7 +97,8 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     data = build_datasets(cfg.data)
     model = build_model(cfg.model.name, data.num_classes, data.in_channels, **cfg.model.kwargs)
     load_model_weights(model, state, str(path))
-    return Evaluated(Path(path), state["epoch"], cfg, data, model.to(device).eval(), device)
+    model.to(device, memory_format=memory_format(cfg.channels_last, device, model))
+    return Evaluated(Path(path), state["epoch"], cfg, data, model.eval(), device)
 
 
 def default_output(checkpoint: str | Path) -> Path:

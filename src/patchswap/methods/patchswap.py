@@ -21,8 +21,13 @@ targets stay exact. Cutout draws a hole per image, independently in each half, a
 per-sample transform would. The CE terms become `lam CE(y_a) + (1-lam) CE(y_b)`; the KL
 terms between the halves are unchanged. `mix: none` (the default) is the plain method.
 
-Both halves go through the network in one forward of `2 x batch_size` images, so batch-norm
-statistics are computed over the whole pair batch (as CS-KD and DLB do for their pairs).
+Forward (`forward: separate`, the default): the swapped anchors and the swapped partners go
+through the network in **two passes**, as Algorithm 1 of the paper computes `f(x_a_hat)` and
+`f(x_b_hat)` (lines 3-4); in train mode batch norm normalizes each half with its own batch
+statistics. CS-KD (alinlab/cs-kd `train.py`: anchors, then partners under `no_grad`) and DLB
+(`dlb.py`: this batch, then the previous one) forward their halves separately too.
+`forward: joint` sends the `2 x batch_size` images through one pass, batch statistics over the
+whole pair batch (this project's behaviour before 0.2; the study measures both).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from ..schedules import build_pr_schedule
 from ..swap import patch_swap, validate_swap_args
 from .base import Batch, Method, MethodContext, StepOutput
 
+FORWARDS = ("separate", "joint")
+
 
 @dataclass
 class PatchSwapOptions:
@@ -53,6 +60,13 @@ class PatchSwapOptions:
     alpha: float = 1.0  # KL weight
     mix: str = "none"  # none | cutout | cutmix | mixup, applied before the swap (Table 13)
     mix_options: dict[str, Any] = field(default_factory=dict)  # e.g. {prob: 0.5, beta: 1.0}
+    forward: str = "separate"  # separate (Algorithm 1: two passes) | joint (one pass of 2B)
+
+    def __post_init__(self) -> None:
+        if self.forward not in FORWARDS:
+            raise ConfigError(
+                f"method.forward={self.forward!r} is unknown; valid: {', '.join(FORWARDS)}"
+            )
 
 
 class PatchSwap(Method):
@@ -91,7 +105,10 @@ class PatchSwap(Method):
             p=self.p,
             one_cell=self.options.one_cell,
         )
-        logits = model(torch.cat([xa, xb]))
+        if self.options.forward == "separate":
+            logits = torch.cat([model(xa), model(xb)])
+        else:
+            logits = model(torch.cat([xa, xb]))
         ya, yb = mixed.targets_a[:half], mixed.targets_b[:half]
         losses = self.loss.components(logits[:half], logits[half:], ya)
         if mixed.lam < 1.0:  # two-label CE (Table 13); the KL terms do not involve labels

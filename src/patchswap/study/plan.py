@@ -1,0 +1,200 @@
+"""A study plan: groups of `compare` grids with a fixed budget, the evaluations to run on each
+cell's last checkpoint, and the paper's claims to test. Read from YAML (`configs/studies/`)
+and checked completely, every recipe, option and claim, before any cell trains.
+
+    title: Label noise (Table 14)
+    about: what the plan measures and why this budget
+    seeds: [0, 1, 2]
+    set: [data.samples_per_class=500, epochs=10]   # the budget, fixed before the run
+    evaluations: [gap, calibration]                # top-1 always; see EVALUATIONS
+    groups:
+      - name: noise 40%
+        recipes: [fashion_mnist/noisy/hard_label_40, fashion_mnist/noisy/patchswap_40]
+        set: []                                    # optional, on top of the plan's
+        sweep: method.p=0.25,0.5                   # optional, as `compare --sweep`
+    claims:
+      - claim: patch swap beats hard label under 40% noise
+        paper: "+4.3 top-1 (Table 14, CIFAR-100 ResNet18)"
+        group: noise 40%
+        row: patchswap_40                          # a row label as `compare` prints it
+        against: hard_label_40                     # optional: the group's hard-label row
+        against_group: noise 40%                   # optional: `against` from another group
+        metric: last_top1
+        expect: higher                             # higher | lower
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..compare import Cell, plan_grid, slug
+from ..errors import ConfigError
+
+# Metrics a claim or table can name, by the evaluation that produces them. Accuracy comes from
+# each run's summary; the others from the cell's last checkpoint (units as the paper's tables).
+EVALUATIONS = {
+    "accuracy": ("best_top1", "last_top1", "last_top5"),
+    "gap": ("train_top1", "gap"),
+    "calibration": ("aurc", "eaurc", "fpr95", "ece", "brier"),
+    "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
+    "corruption": ("corruption_mean",),
+}
+LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}
+
+
+@dataclass
+class Group:
+    name: str
+    recipes: list[str]
+    overrides: list[str] = field(default_factory=list)
+    sweep: str | None = None
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[str]:
+        return list(dict.fromkeys(cell.row for cell in self.cells))
+
+
+@dataclass
+class Claim:
+    claim: str
+    paper: str
+    group: str
+    row: str
+    metric: str
+    expect: str
+    against: str | None = None  # None: the group's reference (hard-label) row
+    against_group: str | None = None  # the group of `against`, when not `group`
+
+
+@dataclass
+class Plan:
+    name: str  # the file stem: docs/study/<name>/ and runs/study/<name>/
+    path: Path
+    title: str
+    about: str
+    seeds: list[int]
+    overrides: list[str]
+    evaluations: list[str]
+    groups: list[Group]
+    claims: list[Claim]
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for e in ["accuracy", *self.evaluations] for m in EVALUATIONS[e]]
+
+
+_PLAN_KEYS = {"title", "about", "seeds", "set", "evaluations", "groups", "claims"}
+_GROUP_KEYS = {"name", "recipes", "set", "sweep"}
+_CLAIM_KEYS = {"claim", "paper", "group", "row", "against", "against_group", "metric", "expect"}
+
+
+def _mapping(value: object, where: str, known: set[str], required: set[str]) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping with keys {', '.join(sorted(known))}")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(known))}")
+    missing = sorted(required - set(value))
+    if missing:
+        raise ConfigError(f"{where}: missing key {missing[0]!r}")
+    return value
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of strings, e.g. [epochs=10]")
+    return list(value)
+
+
+def load_plan(path: str | Path, output_dir: Path) -> Plan:
+    """Read and check a plan; every cell is planned (recipes and options validated) here."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"study plan {str(path)!r} does not exist; plans are in configs/studies/")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"study plan {str(path)!r} is not valid YAML: {err}") from None
+    where = f"study plan {path.name}"
+    raw = _mapping(raw, where, _PLAN_KEYS, {"title", "seeds", "groups"})
+    seeds = raw["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
+        raise ConfigError(f"{where}: seeds={seeds!r} must list at least 1 integer seed (use 3+)")
+    evaluations = _strings(raw.get("evaluations", []), f"{where}: evaluations")
+    for name in evaluations:
+        if name not in EVALUATIONS or name == "accuracy":
+            valid = ", ".join(e for e in EVALUATIONS if e != "accuracy")
+            raise ConfigError(f"{where}: evaluation {name!r} is unknown; valid: {valid}")
+    overrides = _strings(raw.get("set", []), f"{where}: set")
+    if not isinstance(raw["groups"], list) or not raw["groups"]:
+        raise ConfigError(f"{where}: groups must be a non-empty list")
+    groups = []
+    for number, entry in enumerate(raw["groups"], 1):
+        entry = _mapping(entry, f"{where}: group {number}", _GROUP_KEYS, {"name", "recipes"})
+        group = Group(
+            str(entry["name"]),
+            _strings(entry["recipes"], f"{where}: group {entry['name']!r} recipes"),
+            _strings(entry.get("set", []), f"{where}: group {entry['name']!r} set"),
+            entry.get("sweep"),
+        )
+        if any(g.name == group.name for g in groups):
+            raise ConfigError(f"{where}: two groups are named {group.name!r}")
+        folder = output_dir / path.stem / slug(group.name)
+        try:
+            group.cells = plan_grid(
+                group.recipes, seeds, group.sweep, overrides + group.overrides, folder
+            )
+        except ConfigError as err:
+            raise ConfigError(f"{where}: group {group.name!r}: {err}") from None
+        groups.append(group)
+    plan = Plan(
+        path.stem,
+        path,
+        str(raw["title"]),
+        str(raw.get("about", "")).strip(),
+        seeds,
+        overrides,
+        evaluations,
+        groups,
+        [],
+    )
+    plan.claims = [_claim(entry, plan, where) for entry in raw.get("claims", [])]
+    return plan
+
+
+def _claim(entry: object, plan: Plan, where: str) -> Claim:
+    optional = {"against", "against_group"}
+    entry = _mapping(entry, f"{where}: claim", _CLAIM_KEYS, _CLAIM_KEYS - optional)
+    claim = Claim(**{k: str(v) for k, v in entry.items()})
+    where = f"{where}: claim {claim.claim!r}"
+    group = _group(plan, claim.group, where)
+    other = _group(plan, claim.against_group or claim.group, where)
+    if claim.against_group and claim.against is None:
+        raise ConfigError(f"{where}: against_group needs `against`, a row of that group")
+    for row, holder in ((claim.row, group), (claim.against, other)):
+        if row is not None and row not in holder.rows:
+            valid = ", ".join(repr(r) for r in holder.rows)
+            raise ConfigError(f"{where} names row {row!r}; rows of {holder.name!r}: {valid}")
+    has_reference = group.sweep or any(c.cfg.method["name"] == "hard_label" for c in group.cells)
+    if claim.against is None and not has_reference:
+        raise ConfigError(f"{where}: group {group.name!r} has no hard-label row; set `against`")
+    if claim.metric not in plan.metrics:
+        raise ConfigError(
+            f"{where} names metric {claim.metric!r}; this plan measures: {', '.join(plan.metrics)}"
+            " (add its evaluation to `evaluations`)"
+        )
+    if claim.expect not in ("higher", "lower"):
+        raise ConfigError(f"{where}: expect={claim.expect!r} must be higher or lower")
+    return claim
+
+
+def _group(plan: Plan, name: str, where: str) -> Group:
+    group = next((g for g in plan.groups if g.name == name), None)
+    if group is None:
+        valid = ", ".join(repr(g.name) for g in plan.groups)
+        raise ConfigError(f"{where} names group {name!r}; groups: {valid}")
+    return group

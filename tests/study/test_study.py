@@ -1,0 +1,187 @@
+"""`patchswap study`: plan checks, verdicts, an interrupted study resumes, the page it writes."""
+
+import json
+
+import pytest
+import yaml
+
+from patchswap.cli import main
+from patchswap.errors import ConfigError
+from patchswap.study import judge, load_plan, run_study
+from patchswap.study import run as study_run
+
+
+@pytest.fixture
+def plan_file(tiny_run, tmp_path):
+    """Write a two-group plan on the generated Fashion-MNIST; `edit` changes the mapping."""
+    budget = [o for o in tiny_run() if not o.startswith(("output_dir=", "name="))]
+
+    def write(edit=lambda plan: None):
+        plan = {
+            "title": "Tiny study",
+            "about": "Generated data, seconds per cell.",
+            "seeds": [0, 1],
+            "set": budget,
+            "evaluations": ["gap", "calibration"],
+            "groups": [
+                {
+                    "name": "clean",
+                    "recipes": ["fashion_mnist/hard_label", "fashion_mnist/patchswap"],
+                },
+                {
+                    "name": "p sweep",
+                    "recipes": ["fashion_mnist/patchswap"],
+                    "sweep": "method.p=0,0.5",
+                    "set": ["epochs=1"],
+                },
+            ],
+            "claims": [
+                {
+                    "claim": "patch swap is more accurate",
+                    "paper": "+2.6 (Table 3)",
+                    "group": "clean",
+                    "row": "patchswap",
+                    "metric": "last_top1",
+                    "expect": "higher",
+                },
+                {
+                    "claim": "patch swap beats the swept p 0 row of the other group",
+                    "paper": "Table 15",
+                    "group": "clean",
+                    "row": "patchswap",
+                    "against": "patchswap (method.p=0)",
+                    "against_group": "p sweep",
+                    "metric": "last_top1",
+                    "expect": "higher",
+                },
+                {
+                    "claim": "patch swap is better calibrated",
+                    "paper": "ECE 4.1 vs 10.3 (Table 10)",
+                    "group": "clean",
+                    "row": "patchswap",
+                    "metric": "ece",
+                    "expect": "lower",
+                },
+            ],
+        }
+        edit(plan)
+        path = tmp_path / "tiny.yaml"
+        path.write_text(yaml.safe_dump(plan))
+        return path
+
+    return write
+
+
+def _set(key, value):
+    def edit(plan):
+        target = plan
+        *parents, last = key
+        for part in parents:
+            target = target[part]
+        target[last] = value
+
+    return edit
+
+
+BAD_PLANS = [
+    (
+        _set(["groups", 0, "recipes"], ["fashion_mnist/nope"]),
+        "recipe 'fashion_mnist/nope' not found",
+    ),
+    (_set(["groups", 0, "set"], ["method.gird=2"]), "unknown key method.gird"),
+    (_set(["seeds"], []), "must list at least 1 integer seed"),
+    (_set(["claims", 0, "row"], "patchswap_x"), "names row 'patchswap_x'; rows of 'clean'"),
+    (_set(["claims", 0, "group"], "noisy"), "names group 'noisy'; groups: 'clean', 'p sweep'"),
+    (_set(["claims", 0, "metric"], "fgsm_0.01"), "add its evaluation to `evaluations`"),
+    (_set(["claims", 0, "expect"], "more"), "expect='more' must be higher or lower"),
+    (_set(["evaluations"], ["speed"]), "evaluation 'speed' is unknown; valid: gap"),
+    (_set(["budget"], 3), "unknown key 'budget'"),
+    (_set(["claims", 0, "against_group"], "p sweep"), "against_group needs `against`"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_PLANS)
+def test_a_bad_plan_is_one_line_before_any_training(plan_file, tmp_path, capsys, edit, message):
+    path = plan_file(edit)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_plan(path, tmp_path / "runs")
+    assert main(["study", str(path), "--output-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "runs").exists()  # nothing trained
+
+
+def test_verdicts_follow_sign_and_significance():
+    assert judge([91.0, 91.2, 90.9], [88.0, 88.3, 87.9], "higher").verdict == "holds"
+    assert judge([85.0, 85.2, 84.9], [88.0, 88.3, 87.9], "higher").verdict == "does not hold"
+    assert judge([5.0, 5.1, 4.9], [9.0, 9.3, 8.8], "lower").verdict == "holds"
+    noisy = judge([88.0, 91.0, 86.0], [88.5, 87.0, 89.0], "higher")
+    assert noisy.verdict == "inconclusive (p >= 0.05)" and noisy.p >= 0.05
+    assert judge([90.0], [88.0], "higher").verdict.startswith("inconclusive (too few seeds")
+    assert judge([90.0, 91.0], [88.0, 89.0], "higher").difference == pytest.approx(2.0)
+
+
+def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
+    plan_file, tmp_path, monkeypatch
+):
+    plan = load_plan(plan_file(), tmp_path / "runs")
+    real, calls = study_run.run_cell, []
+
+    def stop_at_third(cell, quiet=False):
+        calls.append(cell.cfg.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(cell, quiet)
+
+    monkeypatch.setattr(study_run, "run_cell", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(plan, tmp_path / "docs", quiet=True)
+    monkeypatch.setattr(study_run, "run_cell", real)
+    done = plan.groups[0].cells[:2]
+    stamps = [(c.folder / "last.pt").stat().st_mtime_ns for c in done]
+
+    said = []
+    page = run_study(plan, tmp_path / "docs", quiet=True, say=said.append)
+    assert [(c.folder / "last.pt").stat().st_mtime_ns for c in done] == stamps
+    assert sum("finished earlier" in line for line in said) == 2
+    assert sum(": trained" in line for line in said) == 6  # 2 more in clean, 4 in the sweep
+
+    text = page.read_text()
+    assert text.startswith("# Tiny study")
+    assert f"patchswap study {plan.path.as_posix()}" in text
+    for heading in ("## Claims", "## clean", "## p sweep"):
+        assert heading in text
+    results = json.loads((page.parent / "results.json").read_text())
+    verdicts = [c["verdict"] for c in results["claims"]]
+    assert len(verdicts) == 3
+    assert results["claims"][1]["against"] == "patchswap (method.p=0) (p sweep)"
+    assert all(v in ("holds", "does not hold") or v.startswith("inconclusive") for v in verdicts)
+    for claim in results["claims"]:
+        assert f"**{claim['verdict']}**" in text
+    clean = results["groups"]["clean"]
+    assert set(clean) == {"hard_label", "patchswap"}
+    assert len(clean["patchswap"]["last_top1"]) == 2 and len(clean["patchswap"]["ece"]) == 2
+    assert all(0 <= v <= 100 for v in clean["hard_label"]["train_top1"])
+    assert set(results["groups"]["p sweep"]) == {
+        "patchswap (method.p=0)",
+        "patchswap (method.p=0.5)",
+    }
+    assert (page.parent / "accuracy.png").stat().st_size > 0
+    assert (page.parent / "results.csv").read_text().startswith("group,row,metric")
+
+
+def test_every_shipped_plan_parses_with_at_least_three_seeds(tmp_path):
+    from patchswap.recipes import configs_dir
+
+    plans = sorted((configs_dir() / "studies").glob("*.yaml"))
+    assert {p.stem for p in plans} >= {
+        "noise",
+        "baselines",
+        "ablations",
+        "regime",
+        "safety",
+        "augment",
+    }
+    for path in plans:
+        plan = load_plan(path, tmp_path)
+        assert len(plan.seeds) >= 3 and plan.claims, path

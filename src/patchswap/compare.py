@@ -245,7 +245,8 @@ def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) ->
     return rows
 
 
-def _pm(mean: float, std: float | None) -> str:
+def pm_text(mean: float, std: float | None) -> str:
+    """`mean ± std`, or the mean alone when the std is undefined (one seed)."""
     return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
 
 
@@ -263,9 +264,9 @@ def to_markdown(rows: list[Row], seeds: list[int]) -> str:
     for r in rows:
         p = "-" if r.p_last_top1 is None else f"{r.p_last_top1:.3g}"
         lines.append(
-            f"| {r.label} | {r.seeds} | {_pm(r.best_top1_mean, r.best_top1_std)} | "
-            f"{_pm(r.last_top1_mean, r.last_top1_std)} | "
-            f"{_pm(r.last_top5_mean, r.last_top5_std)} | {gap_text(r, r.gap_best_top1)} | "
+            f"| {r.label} | {r.seeds} | {pm_text(r.best_top1_mean, r.best_top1_std)} | "
+            f"{pm_text(r.last_top1_mean, r.last_top1_std)} | "
+            f"{pm_text(r.last_top5_mean, r.last_top5_std)} | {gap_text(r, r.gap_best_top1)} | "
             f"{gap_text(r, r.gap_last_top1)} | {p} |"
         )
     against = f"`{reference}`" if reference else "no reference row (no hard_label recipe)"

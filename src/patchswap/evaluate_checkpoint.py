@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from .engine.loaders import build_eval_loader
-from .engine.precision import memory_format
 from .evaluation import evaluate
 from .evaluation.suite import load_for_evaluation
 
@@ -23,6 +22,5 @@ def evaluate_checkpoint(
     loader = build_eval_loader(
         dataset, run.cfg.eval_batch_size, run.cfg.data.num_workers, run.device.type == "cuda"
     )
-    layout = memory_format(run.cfg.channels_last, run.device, run.model)
-    metrics = evaluate(run.model, loader, run.device, layout)
+    metrics = evaluate(run.model, loader, run.device, run.memory_format)
     return {"checkpoint": str(path), "epoch": run.epoch, "split": split, **metrics}

@@ -86,6 +86,7 @@ class Evaluated:
     data: DataBundle
     model: torch.nn.Module
     device: torch.device
+    memory_format: torch.memory_format  # the model's layout, for its input images
 
 
 def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Evaluated:
@@ -97,8 +98,9 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     data = build_datasets(cfg.data)
     model = build_model(cfg.model.name, data.num_classes, data.in_channels, **cfg.model.kwargs)
     load_model_weights(model, state, str(path))
-    model.to(device, memory_format=memory_format(cfg.channels_last, device, model))
-    return Evaluated(Path(path), state["epoch"], cfg, data, model.eval(), device)
+    layout = memory_format(cfg.channels_last, device, model)
+    model.to(device, memory_format=layout)
+    return Evaluated(Path(path), state["epoch"], cfg, data, model.eval(), device, layout)
 
 
 def default_output(checkpoint: str | Path) -> Path:

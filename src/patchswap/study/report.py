@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..compare import Cell, Row, gap_text, mean_std, tabulate, welch_p  # noqa: E402
+from ..compare import Cell, Row, gap_text, mean_std, pm_text, tabulate, welch_p  # noqa: E402
 from .claims import judge  # noqa: E402
 from .plan import LOWER_IS_BETTER, Plan  # noqa: E402
 
@@ -40,8 +40,7 @@ LABELS = {
 
 
 def _pm(values: list[float]) -> str:
-    mean, std = mean_std(values)
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+    return pm_text(*mean_std(values))
 
 
 def _p(p: float | None) -> str:

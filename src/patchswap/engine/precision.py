@@ -38,12 +38,12 @@ def memory_format(
 ) -> torch.memory_format:
     """The layout of the run's model and images (`true`, `false` or `auto`).
 
-    `auto` is channels_last on the CPU, where oneDNN's NHWC convolutions measured 1.2-1.4x
-    faster for the CPU recipes' small convnets (train and eval, `benchmarks/cpu_path.py`), and
-    the default layout on CUDA. It stays contiguous for a model with a strided 1x1 convolution
-    of fewer than 8 input channels (e.g. resnet8 with width 4): the backward pass of exactly
-    those convolutions in channels_last never returned on the CPU with torch 2.14 (oneDNN's
-    `jit_avx2_1x1_convolution_bwd_weights`, measured for 2-6 input channels, 3 of 3 runs).
+    `auto` is channels_last on the CPU, where oneDNN's NHWC convolutions measured 1.18x faster
+    in training and 1.48x in evaluation for resnet8 (`benchmarks/cpu_levers.py`), and the
+    default layout on CUDA. It stays contiguous for a model with a strided 1x1 convolution of
+    fewer than 8 input channels (e.g. resnet8 with width 4): the backward pass of those
+    convolutions in channels_last never returned on the CPU with torch 2.14 (oneDNN's
+    `jit_avx2_1x1_convolution_bwd_weights`; `benchmarks/channels_last_hang.py` lists the shapes).
     """
     if channels_last == "auto":
         channels_last = device.type == "cpu" and not _has_small_strided_pointwise(model)

@@ -33,27 +33,6 @@ def test_train_by_recipe_name_with_overrides(capsys, tiny_run):
     assert code == 0, err
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["train", "no/such/recipe"], "recipe 'no/such/recipe' not found"),
-        (["train", "fashion_mnist/demo", "--set", "optim.momentum=fast"], "must be of type float"),
-        (["train", "fashion_mnist/demo", "--set", "model.name=resnet9000"], "unknown model"),
-        (["train"], "train needs a RECIPE"),
-        (["eval", "missing.pt"], "does not exist"),
-        (["study", "nope"], "study plan 'nope' not found; pass a YAML path or one of: ablations"),
-    ],
-)
-def test_user_errors_are_one_line_exit_2(capsys, argv, message, patchswap_cache, tmp_path):
-    code, _, err = run(
-        capsys,
-        *argv,
-        *(["--set", f"output_dir={tmp_path}"] if argv[0] == "train" and len(argv) > 2 else []),
-    )
-    assert code == 2
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
-
-
 def test_missing_dataset_says_how_to_get_it(capsys, tmp_path, patchswap_cache):
     code, _, err = run(
         capsys,

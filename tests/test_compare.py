@@ -2,12 +2,21 @@
 
 import json
 import math
+import os
 import statistics
 
 import pytest
 
 from patchswap.cli import main
-from patchswap.compare import Cell, compare, parse_sweep, plan_grid, tabulate, to_markdown
+from patchswap.compare import (
+    Cell,
+    compare,
+    parse_sweep,
+    plan_grid,
+    tabulate,
+    to_markdown,
+    write_results,
+)
 from patchswap.config import load_config
 from patchswap.engine.trainer import Trainer
 from patchswap.errors import ConfigError, PatchswapError
@@ -181,3 +190,65 @@ def test_cli_errors_are_one_line(capsys, recipes):
     assert main(["compare", *recipes, "--sweep", "method.p"]) == 2
     err = capsys.readouterr().err
     assert "must look like KEY=V1,V2" in err and err.count("\n") == 1
+
+
+def test_evaluate_aggregates_the_paper_metrics_over_seeds(capsys, recipes, sets, tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", *recipes, "--seeds", "0", "1", "--output-dir", str(out), *sets]
+    assert main([*argv, "--evaluate", "gap,calibration", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "results.json").read_text())
+    for cell in result["cells"]:
+        folder = out / f"{cell['row']}_seed{cell['seed']}"
+        suite = json.loads((folder / "evaluation-last" / "results.json").read_text())
+        assert cell["metrics"]["ece"] == pytest.approx(100 * suite["calibration"]["ece"])
+        assert cell["metrics"]["gap"] == pytest.approx(
+            cell["metrics"]["train_top1"] - cell["last_top1"]
+        )
+    for label, row in result["metrics"].items():
+        seeds = [c["metrics"] for c in result["cells"] if c["row"] == label]
+        for name in ("ece", "aurc", "brier", "gap"):
+            values = [s[name] for s in seeds]
+            assert row[name]["mean"] == pytest.approx(statistics.fmean(values))
+            assert row[name]["std"] == pytest.approx(statistics.stdev(values))
+        ece = f"{row['ece']['mean']:.2f} ± {row['ece']['std']:.2f}"
+        assert f"| {label} | 2 |" in printed and ece in printed
+    assert "ECE x10^2" in printed and "Lower is better" in printed
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert "ece_mean" in header and "gap_std" in header
+    # Evaluations are cached next to each cell: a rerun reads them back.
+    cached = {p: p.stat().st_mtime_ns for p in out.glob("*/evaluation-last/results.json")}
+    assert len(cached) == 4
+    assert main([*argv, "--evaluate", "calibration", "--quiet"]) == 0
+    assert cached == {p: p.stat().st_mtime_ns for p in out.glob("*/evaluation-last/results.json")}
+
+
+def test_unknown_evaluation_fails_before_training(capsys, recipes, tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", *recipes, "--output-dir", str(out), "--evaluate", "speed"]) == 2
+    err = capsys.readouterr().err
+    assert "--evaluate: evaluation 'speed' is unknown; valid: gap, calibration" in err
+    assert not out.exists()
+
+
+def test_results_are_replaced_atomically(tmp_path, monkeypatch):
+    """A kill while results.csv is written leaves the previous file, not a torn or empty one."""
+    cells = _cells(tmp_path, "hard_label", [0, 1])
+    summaries = [{"best_top1": v, "last_top1": v, "last_top5": v} for v in (1.0, 2.0)]
+    rows = tabulate(cells, summaries, swept=False)
+    write_results(tmp_path, rows, cells, summaries, "old table\n")
+    before = (tmp_path / "results.csv").read_text()
+    real_replace = os.replace
+
+    def killed(src, dst):
+        if str(dst).endswith("results.csv"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    summaries[0]["last_top1"] = 50.0
+    with pytest.raises(KeyboardInterrupt):
+        write_results(tmp_path, tabulate(cells, summaries, swept=False), cells, summaries, "new\n")
+    assert (tmp_path / "results.md").read_text() == "new\n"
+    assert (tmp_path / "results.csv").read_text() == before
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from patchswap import SelfDistillationLoss
+from patchswap import SelfDistillationLoss, kl_divergence
 from patchswap.errors import PatchswapError
+from patchswap.losses import _check_logits, _check_target
 
 
 def direct(fa, fb, y, t, gamma, alpha):
@@ -67,3 +68,45 @@ def test_half_precision_logits_computed_in_float32():
 def test_bad_temperature():
     with pytest.raises(PatchswapError, match="temperature=0"):
         SelfDistillationLoss(temperature=0)
+
+
+def test_nan_hyper_parameters_are_rejected():
+    for kwargs in ({"temperature": float("nan")}, {"gamma": float("nan")}, {"alpha": 1e400}):
+        with pytest.raises(PatchswapError, match=next(iter(kwargs))):
+            SelfDistillationLoss(**kwargs)
+
+
+def test_empty_batch_is_an_error_not_nan():
+    with pytest.raises(PatchswapError, match="empty batch"):
+        SelfDistillationLoss()(torch.randn(0, 5), torch.randn(0, 5), torch.zeros(0).long())
+
+
+def test_any_integer_target_dtype_is_accepted():
+    fa, fb, y = torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 4])
+    loss = SelfDistillationLoss()
+    assert torch.equal(loss(fa, fb, y.int()), loss(fa, fb, y))
+
+
+def test_kl_divergence_accepts_mixed_float_dtypes():
+    fa = torch.randn(3, 4)
+    assert torch.allclose(kl_divergence(fa.bfloat16(), fa, 1.0), torch.zeros(()), atol=1e-2)
+
+
+def test_label_range_is_not_read_off_the_cpu():
+    """Off the CPU the label range is left to the device (no `.item()`, no host sync)."""
+    fa, fb = torch.randn(4, 5, device="meta"), torch.randn(4, 5, device="meta")
+    out = SelfDistillationLoss()(fa, fb, torch.tensor([0, 1, 2, 9], device="meta"))
+    assert out.device.type == "meta"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_input_checks_do_not_sync_on_cuda():
+    fa, fb = torch.randn(64, 10, device="cuda"), torch.randn(64, 10, device="cuda")
+    y = torch.randint(0, 10, (64,), device="cuda", dtype=torch.int32)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _check_logits("logits_a", fa, "logits_b", fb)
+        _check_target(y, fa)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

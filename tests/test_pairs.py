@@ -1,10 +1,11 @@
-"""The intra-class pair sampler."""
+"""The intra-class pair sampler and in-batch partners."""
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from patchswap import IntraClassPairSampler
+from patchswap import IntraClassPairSampler, in_batch_partners
 from patchswap.errors import PatchswapError
 
 
@@ -74,8 +75,6 @@ def test_singleton_class_pairs_with_itself_and_warns():
 
 
 def test_accepts_list_numpy_tensor_and_drives_a_dataloader():
-    import numpy as np
-
     y = [0, 1, 0, 1, 2, 2]
     for form in (y, np.array(y), torch.tensor(y)):
         sampler = IntraClassPairSampler(form, batch_size=2, seed=1)
@@ -103,3 +102,61 @@ def test_distributed_shards_cover_all_anchors_once():
 def test_bad_input(args, message):
     with pytest.raises(PatchswapError, match=message):
         IntraClassPairSampler(*args)
+
+
+def test_string_labels_are_rejected_with_the_first_label():
+    with pytest.raises(PatchswapError, match="labels must be integers.*'cat'"):
+        IntraClassPairSampler(["cat", "dog", "cat"])
+
+
+def test_integer_label_dtypes_are_accepted():
+    for labels in (np.array([0, 0, 1, 1], dtype=np.int32), torch.tensor([0, 0, 1, 1]).short()):
+        assert len(IntraClassPairSampler(labels, batch_size=2)) == 2
+
+
+# --- in_batch_partners: partners inside an ordinary batch ---------------------------------
+
+
+def test_in_batch_partners_share_labels_and_differ_where_they_can():
+    labels = torch.tensor([3, 1, 3, 3, 7, 1, 0, 3, 1])
+    partners, alone = in_batch_partners(labels, torch.Generator().manual_seed(0))
+    assert torch.equal(labels[partners], labels)
+    assert alone.tolist() == [labels.tolist().count(v) == 1 for v in labels.tolist()]
+    assert torch.equal(partners[alone], torch.nonzero(alone).flatten())  # self-paired
+    assert (partners[~alone] != torch.nonzero(~alone).flatten()).all()
+
+
+def test_in_batch_partners_are_uniform_among_the_other_members():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+    generator = torch.Generator().manual_seed(1)
+    counts = torch.zeros(6, 6)
+    for _ in range(3000):
+        partners, _ = in_batch_partners(labels, generator)
+        counts[torch.arange(6), partners] += 1
+    shares = counts[:4, :4] / 3000  # class 0: each of the 3 others about 1/3
+    off_diagonal = shares[~torch.eye(4, dtype=torch.bool)]
+    assert torch.allclose(off_diagonal, torch.full_like(off_diagonal, 1 / 3), atol=0.04)
+    assert shares.diagonal().sum() == 0
+
+
+def test_in_batch_partners_are_reproducible_under_a_generator():
+    labels = torch.randint(10, (256,), generator=torch.Generator().manual_seed(2))
+    first = in_batch_partners(labels, torch.Generator().manual_seed(5))
+    again = in_batch_partners(labels, torch.Generator().manual_seed(5))
+    other = in_batch_partners(labels, torch.Generator().manual_seed(6))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+
+
+@pytest.mark.parametrize(
+    "labels, words",
+    [
+        (torch.tensor([0.0, 1.0]), "labels has dtype torch.float32"),
+        (torch.zeros(2, 2, dtype=torch.long), "labels has shape (2, 2)"),
+        ([0, 1], "labels is a list"),
+    ],
+)
+def test_in_batch_partners_bad_labels_are_one_line(labels, words):
+    with pytest.raises(PatchswapError) as error:
+        in_batch_partners(labels)
+    assert words in str(error.value)

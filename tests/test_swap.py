@@ -1,5 +1,6 @@
 """Semantics of the patch swap op (DESIGN.md section 2)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,3 +158,16 @@ def test_bad_arguments_name_the_value(kwargs, message):
 def test_shape_mismatch_is_rejected():
     with pytest.raises(PatchswapError, match="same shape"):
         patch_swap(torch.zeros(2, 3, 8, 8), torch.zeros(3, 3, 8, 8))
+
+
+def test_numpy_scalars_are_accepted_for_grid_and_p():
+    xa, xb = pair(batch=4, height=8, width=8)
+    a, b = patch_swap(xa, xb, grid=np.int64(2), p=np.float32(0.0))
+    assert torch.equal(a, xa) and torch.equal(b, xb)
+
+
+@pytest.mark.parametrize("p", ["0.5", True, None, float("nan")])
+def test_non_numeric_p_is_rejected(p):
+    xa, xb = pair(batch=2)
+    with pytest.raises(PatchswapError, match="p="):
+        patch_swap(xa, xb, p=p)

@@ -9,21 +9,34 @@ The method in a few lines of your own loop::
     for x, y in loader:                      # x: anchors then their same-class partners
         xa, xb = patch_swap(x[:len(x) // 2], x[len(x) // 2:], grid=4, p=0.5)
         loss = criterion(model(xa), model(xb), y[:len(xa)])  # two passes, as Algorithm 1
+
+Or, when the pipeline owns its loader (an IterableDataset, a streaming dataset, Lightning),
+on ordinary shuffled batches with partners found inside each batch::
+
+    from patchswap import PatchSwapObjective
+
+    objective = PatchSwapObjective(grid=4, p=0.5)
+    for x, y in DataLoader(train_set, batch_size=128, shuffle=True):
+        loss = objective(model, x, y)
 """
 
 from .losses import SelfDistillationLoss, kl_divergence
-from .pairs import IntraClassPairSampler
-from .schedules import ConstantPr, ProgressivePr, build_pr_schedule
+from .objective import PatchSwapObjective
+from .pairs import IntraClassPairSampler, in_batch_partners
+from .schedules import AdaptivePr, ConstantPr, ProgressivePr, build_pr_schedule
 from .swap import patch_swap
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptivePr",
     "ConstantPr",
     "IntraClassPairSampler",
+    "PatchSwapObjective",
     "ProgressivePr",
     "SelfDistillationLoss",
     "build_pr_schedule",
+    "in_batch_partners",
     "kl_divergence",
     "patch_swap",
 ]

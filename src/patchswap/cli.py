@@ -93,7 +93,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, default_output_dir
 
     folder = args.output_dir or default_output_dir(args.recipes, args.sweep)
-    _, table = compare(args.recipes, args.seeds, args.sweep, args.overrides, folder, args.quiet)
+    evaluations = [e for e in (args.evaluate or "").split(",") if e]
+    _, table = compare(
+        args.recipes, args.seeds, args.sweep, args.overrides, folder, args.quiet, evaluations
+    )
     print(f"\n{table}\nsaved to {folder}/results.md, results.csv, results.json")
     return 0
 
@@ -236,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument(
         "--output-dir", help="folder of the cells and results (default: runs/compare/<recipes>)"
+    )
+    cmp.add_argument(
+        "--evaluate",
+        metavar="E1,E2",
+        help="also evaluate every cell's last checkpoint and tabulate mean ± std over seeds: "
+        "gap (Table 1), calibration (Table 10), adversarial (Table 12), corruption (Table 11); "
+        "results are cached next to each cell",
     )
     _add_overrides(cmp)
     cmp.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")

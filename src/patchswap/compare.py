@@ -11,6 +11,7 @@ gap to the hard-label row and Welch's t-test against it. Results go to `results.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -24,18 +25,37 @@ from typing import Any
 import yaml
 from scipy.stats import ttest_ind
 
-from .config import RunConfig, build_dataclass, dump_config, load_config, parse_override
+from .config import RunConfig, dump_config, load_config, parse_override
 from .engine import run_folder, train
 from .engine.checkpoint import load_checkpoint
 from .engine.run_log import read_metrics
 from .engine.trainer import run_summary
-from .errors import ConfigError, PatchswapError, unknown_name
+from .errors import ConfigError, PatchswapError
+from .evaluation.run_metrics import (
+    EVALUATIONS,
+    LABELS,
+    LOWER_IS_BETTER,
+    metric_names,
+    parse_evaluations,
+    run_metrics,
+)
 from .methods import METHODS
+from .outputs import atomic_write_text, check_writable_folder
 from .recipes import find_recipe
 
 _RESERVED = {"seed": "--seeds", "name": "--output-dir", "output_dir": "--output-dir"}
 # Keys that may differ between invocations without changing what a cell trains.
-_IGNORED_KEYS = {"progress", "device", "data.root", "data.download", "data.num_workers"}
+# Not part of what a run computes; output_dir/name are the folder itself (a resume records
+# the folder it continued in).
+_IGNORED_KEYS = {
+    "progress",
+    "device",
+    "data.root",
+    "data.download",
+    "data.num_workers",
+    "output_dir",
+    "name",
+}
 
 
 @dataclass
@@ -94,15 +114,6 @@ def _sweeps(values: dict[str, Any], key: str) -> bool:
     return method in METHODS and option in {f.name for f in fields(METHODS[method].Options)}
 
 
-def _check_method_options(cfg: RunConfig) -> None:
-    """Unknown or mistyped method options fail now, not after hours of other cells."""
-    options = dict(cfg.method)
-    name = options.pop("name")
-    if name not in METHODS:
-        raise unknown_name("method", name, sorted(METHODS))
-    build_dataclass(METHODS[name].Options, options, "method.", f"method {name!r}")
-
-
 def plan_grid(
     recipes: list[str],
     seeds: list[int],
@@ -145,7 +156,6 @@ def plan_grid(
                         f"name={path.stem}{suffix}_seed{seed}",
                     ],
                 )
-                _check_method_options(cfg)
                 cells.append(Cell(row, path, seed, cfg))
     if sweep and not swept_any:
         raise ConfigError(f"--sweep {key}: none of the recipes' methods has this option")
@@ -194,7 +204,7 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
         summary = run_summary(
             cell.cfg, state["best"], read_metrics(cell.folder)[-1], state["seconds"]
         )
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
         return summary, "finished earlier"
     return train(cell.cfg, quiet=quiet), "trained"
 
@@ -278,17 +288,64 @@ def to_markdown(rows: list[Row], seeds: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RowValues = dict[str, dict[str, list[float]]]  # row label -> metric -> one value per seed
+
+
+def row_values(cells: list[Cell], metrics: list[dict[str, float]]) -> RowValues:
+    """Each row's metrics gathered over its seeds."""
+    values: RowValues = {}
+    for cell, measured in zip(cells, metrics):
+        row = values.setdefault(cell.row, {})
+        for key, value in measured.items():
+            row.setdefault(key, []).append(value)
+    return values
+
+
+def metrics_markdown(rows: list[Row], values: RowValues, metrics: list[str]) -> str:
+    """Paper-style table of every metric, mean ± sample std over seeds (Tables 1, 10-12)."""
+    extra = [m for m in metrics if m not in EVALUATIONS["accuracy"]]
+    head = ["row", "seeds", "last top-1", "Δ last", "p (last)", "best top-1", "last top-5"]
+    head += [LABELS[m] for m in extra]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for row in rows:
+        v = values[row.label]
+        p = "-" if row.p_last_top1 is None else f"{row.p_last_top1:.3g}"
+        cells = [row.label, str(row.seeds), pm_text(*mean_std(v["last_top1"]))]
+        cells += [gap_text(row, row.gap_last_top1), p]
+        cells += [pm_text(*mean_std(v[m])) for m in ["best_top1", "last_top5", *extra]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lower = [LABELS[m] for m in extra if m in LOWER_IS_BETTER]
+    if lower:
+        lines += ["", f"Lower is better: {', '.join(lower)}."]
+    return "\n".join(lines) + "\n"
+
+
 def write_results(
-    folder: Path, rows: list[Row], cells: list[Cell], summaries: list[dict[str, Any]], text: str
+    folder: Path,
+    rows: list[Row],
+    cells: list[Cell],
+    summaries: list[dict[str, Any]],
+    text: str,
+    metrics: list[dict[str, float]] | None = None,
 ) -> None:
-    """results.md (the table), results.csv (one line per row), results.json (rows and cells)."""
-    (folder / "results.md").write_text(text)
-    names = [f.name for f in fields(Row)]
-    with (folder / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=names)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+    """results.md (the tables), results.csv (one line per row), results.json (rows and cells);
+    with `metrics` (one dict per cell, `--evaluate`) each metric's mean and std per row too.
+
+    Each file is written atomically: a kill leaves the previous version, never a torn one.
+    """
+    atomic_write_text(folder / "results.md", text)
+    values = row_values(cells, metrics) if metrics else {}
+    names = list(next(iter(values.values()))) if values else []
+    extra = [f"{m}_{stat}" for m in names for stat in ("mean", "std")]
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=[f.name for f in fields(Row)] + extra)
+    writer.writeheader()
+    for row in rows:
+        line = asdict(row)
+        for m in names:
+            line[f"{m}_mean"], line[f"{m}_std"] = mean_std(values[row.label][m])
+        writer.writerow({k: "" if v is None else v for k, v in line.items()})
+    atomic_write_text(folder / "results.csv", table.getvalue())
     payload = {
         "rows": [asdict(r) for r in rows],
         "cells": [
@@ -296,7 +353,14 @@ def write_results(
             for c, s in zip(cells, summaries)
         ],
     }
-    (folder / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    if metrics:
+        payload["metrics"] = {
+            label: {m: dict(zip(("mean", "std"), mean_std(v))) for m, v in row.items()}
+            for label, row in values.items()
+        }
+        for entry, measured in zip(payload["cells"], metrics):
+            entry["metrics"] = measured
+    atomic_write_text(folder / "results.json", json.dumps(payload, indent=2) + "\n")
 
 
 def default_output_dir(recipes: Sequence[str], sweep: str | None) -> Path:
@@ -312,11 +376,17 @@ def compare(
     overrides: Sequence[str] = (),
     output_dir: str | Path | None = None,
     quiet: bool = False,
+    evaluations: Sequence[str] = (),
 ) -> tuple[list[Row], str]:
-    """Run (or resume) the grid and write the results; returns the rows and the table."""
+    """Run (or resume) the grid and write the results; returns the rows and the table.
+
+    `evaluations` (gap, calibration, adversarial, corruption) evaluate every cell's last
+    checkpoint (cached next to it) and add their metrics, mean ± std over seeds.
+    """
+    evaluations = parse_evaluations(evaluations, "--evaluate")
     folder = Path(output_dir) if output_dir else default_output_dir(recipes, sweep)
     cells = plan_grid(list(recipes), list(seeds), sweep, list(overrides), folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable_folder(folder, "--output-dir")
     summaries = []
     for number, cell in enumerate(cells, 1):
         summary, action = run_cell(cell, quiet)
@@ -327,5 +397,15 @@ def compare(
         )
     rows = tabulate(cells, summaries, swept=sweep is not None)
     text = to_markdown(rows, list(seeds))
-    write_results(folder, rows, cells, summaries, text)
+    metrics = None
+    if evaluations:
+        say = _silent if quiet else print
+        metrics = [run_metrics(c.folder, s, evaluations, say) for c, s in zip(cells, summaries)]
+        table = metrics_markdown(rows, row_values(cells, metrics), metric_names(evaluations))
+        text += f"\n{table}"
+    write_results(folder, rows, cells, summaries, text, metrics)
     return rows, text
+
+
+def _silent(_: str) -> None:
+    pass

@@ -8,6 +8,7 @@ own options (see `patchswap.methods`), so this module only knows the shared sect
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -137,6 +138,26 @@ def _check_range(cfg: RunConfig) -> None:
         raise ConfigError(f"optim.lr={cfg.optim.lr} must be > 0")
     if cfg.optim.weight_decay < 0:
         raise ConfigError(f"optim.weight_decay={cfg.optim.weight_decay} must be >= 0")
+    if not 0 <= cfg.optim.momentum < 1:
+        raise ConfigError(f"optim.momentum={cfg.optim.momentum} must be in [0, 1) (usual: 0.9)")
+    if cfg.optim.nesterov and cfg.optim.momentum == 0:
+        raise ConfigError("optim.nesterov=true needs optim.momentum > 0 (usual: 0.9)")
+    if cfg.schedule.gamma <= 0:
+        raise ConfigError(f"schedule.gamma={cfg.schedule.gamma} must be > 0 (usual: 0.1)")
+    if cfg.schedule.min_lr < 0:
+        raise ConfigError(f"schedule.min_lr={cfg.schedule.min_lr} must be >= 0")
+    for key, value in {
+        "data.crop_padding": cfg.data.crop_padding,
+        "data.num_workers": cfg.data.num_workers,
+    }.items():
+        if value < 0:
+            raise ConfigError(f"{key}={value} must be >= 0 (0 turns it off)")
+    if cfg.data.image_size < 1:
+        raise ConfigError(f"data.image_size={cfg.data.image_size} must be >= 1 (usual: 224)")
+    if not 0 <= cfg.data.label_noise.rate <= 1:
+        raise ConfigError(
+            f"data.label_noise.rate={cfg.data.label_noise.rate} must be in [0, 1] (0.4 is 40%)"
+        )
     if cfg.schedule.name not in ("multistep", "cosine", "constant"):
         raise ConfigError(
             f"schedule.name={cfg.schedule.name!r} is unknown; valid: constant, cosine, multistep"
@@ -192,6 +213,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return dict(value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}={value} must be a finite number")
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"{key}={value!r} must be true or false")
     if annotation in (int, float) and isinstance(value, bool):
@@ -289,6 +312,13 @@ def build_config(values: dict[str, Any]) -> RunConfig:
         values = {**values, "method": {"name": "patchswap", **method}}
     cfg = build_dataclass(RunConfig, values, "")
     _check_range(cfg)
+    # Imported here: methods and models import this module. Names and options are checked
+    # now, before any data or model is built.
+    from .methods import method_options
+    from .models import check_model_name
+
+    check_model_name(cfg.model.name, cfg.model.kwargs)
+    method_options(cfg.method)
     return cfg
 
 

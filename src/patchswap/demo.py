@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .config import load_config  # noqa: E402
 from .engine import train  # noqa: E402
 from .engine.run_log import read_metrics  # noqa: E402
+from .outputs import atomic_write_text, check_writable_folder  # noqa: E402
 from .recipes import find_recipe  # noqa: E402
 
 DEMO_RECIPE = "fashion_mnist/demo"
@@ -55,6 +56,7 @@ def plot_accuracy(run_folders: dict[str, Path], path: Path) -> None:
 def run_demo(output_dir: str | Path = "runs/demo", overrides: list[str] = ()) -> dict[str, dict]:
     """Train both methods into a fresh timestamped folder; print and save the comparison."""
     folder = Path(output_dir) / time.strftime("%Y%m%d-%H%M%S")
+    check_writable_folder(folder, "--output-dir")
     recipe = find_recipe(DEMO_RECIPE)
     summaries, run_folders = {}, {}
     for method in DEMO_METHODS:
@@ -66,6 +68,6 @@ def run_demo(output_dir: str | Path = "runs/demo", overrides: list[str] = ()) ->
         run_folders[method] = folder / method
     table = results_table(summaries)
     plot_accuracy(run_folders, folder / "accuracy.png")
-    (folder / "results.md").write_text(table + "\n")
+    atomic_write_text(folder / "results.md", table + "\n")
     print(f"\n{table}\n\nplot: {folder / 'accuracy.png'}\nruns: {folder}")
     return summaries

@@ -15,18 +15,68 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from . import validate as check
 from .errors import PatchswapError
 
 
 def _as_label_tensor(labels: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
-    if tensor.dim() != 1 or tensor.numel() == 0:
+    """`labels` as a CPU int64 tensor, or a one-line error naming what is wrong with them."""
+    if torch.is_tensor(labels):
+        integral = check.is_integer_dtype(labels.dtype)
+    else:
+        try:
+            labels = np.asarray(labels)
+        except (TypeError, ValueError):  # ragged nesting, unconvertible objects
+            raise check.fail("labels", labels, "a 1-D sequence of integer class ids") from None
+        integral = labels.dtype.kind in "iu"
+    if labels.ndim != 1 or len(labels) == 0:
         raise PatchswapError(
-            f"labels must be a non-empty 1-D sequence of class ids, got shape {tuple(tensor.shape)}"
+            f"labels must be a non-empty 1-D sequence of class ids, got shape {tuple(labels.shape)}"
         )
-    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-        raise PatchswapError(f"labels must be integers, got dtype {tensor.dtype}")
-    return tensor.to(torch.int64).cpu()
+    if not integral:
+        raise PatchswapError(
+            f"labels must be integers (class ids), got dtype {labels.dtype} "
+            f"(first label {check.show(labels[0].item())}); map class names to ids 0..K-1"
+        )
+    return torch.as_tensor(labels).to(torch.int64).cpu()
+
+
+def in_batch_partners(
+    labels: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A same-label partner inside an ordinary batch, for pipelines that own their loader.
+
+    Returns `(partners, alone)`: `labels[partners[i]] == labels[i]` for every `i`, with
+    `partners[i] != i` whenever the class of `i` has two or more members in the batch; `alone`
+    marks the samples whose class has no other member there. Those are paired with themselves
+    and train on cross-entropy only (`SelfDistillationLoss.components(..., paired=~alone)`
+    leaves them out of the KL terms). Vectorized: the batch is put in a random order, grouped
+    by label, and each sample is paired with the next one of its group (cyclically), so each
+    partner is uniform among the other members of the class. `generator` (on any device) makes
+    the draw reproducible; the result is on the labels' device.
+
+    How many are alone depends on classes per batch: with uniform classes a sample is alone
+    with probability `(1 - 1/C)^(B-1)`, e.g. 53% for C=100, B=64 (`benchmarks/alone_in_batch.py`).
+    """
+    check.tensor("labels", labels, 1, "(N,)")
+    if not check.is_integer_dtype(labels.dtype):
+        raise PatchswapError(f"labels has dtype {labels.dtype}; pass integer class ids (N,)")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise check.fail("generator", generator, "a torch.Generator or None")
+    n = len(labels)
+    device = generator.device if generator is not None else labels.device
+    keys = torch.rand(n, generator=generator, device=device).to(labels.device)
+    shuffled = torch.argsort(keys)
+    grouped = shuffled[torch.argsort(labels[shuffled], stable=True)]  # by label, random inside
+    _, counts = torch.unique_consecutive(labels[grouped], return_counts=True)
+    starts = (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)
+    sizes = counts.repeat_interleave(counts)
+    slot = torch.arange(n, device=labels.device) - starts
+    partners = torch.empty_like(grouped)
+    partners[grouped] = grouped[starts + (slot + 1) % sizes]
+    alone = torch.empty(n, dtype=torch.bool, device=labels.device)
+    alone[grouped] = sizes == 1
+    return partners, alone
 
 
 class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
@@ -57,18 +107,14 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
         rank: int = 0,
     ) -> None:
         self.labels = _as_label_tensor(labels)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise PatchswapError(f"batch_size={batch_size!r} must be a positive integer")
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise PatchswapError(
-                f"rank={rank} must be in [0, num_replicas={num_replicas}) with num_replicas >= 1"
-            )
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.seed = seed
-        self.num_replicas = num_replicas
-        self.rank = rank
+        self.batch_size = check.integer("batch_size", batch_size, 1, " (anchors per batch)")
+        self.num_replicas = check.integer("num_replicas", num_replicas, 1)
+        self.rank = check.integer("rank", rank, 0)
+        if rank >= num_replicas:
+            raise check.fail("rank", rank, f"in [0, num_replicas={num_replicas})")
+        self.shuffle = check.flag("shuffle", shuffle)
+        self.drop_last = check.flag("drop_last", drop_last)
+        self.seed = check.integer("seed", seed)
         self.epoch = 0
 
         # Indices grouped by class: class c occupies order[start[c] : start[c] + count[c]].
@@ -91,7 +137,7 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose anchor order and partners the next iteration yields."""
-        self.epoch = epoch
+        self.epoch = check.integer("epoch", epoch, 0)
 
     def __len__(self) -> int:
         if self.drop_last:

@@ -16,6 +16,7 @@ import functools
 
 import torch
 
+from . import validate as check
 from .errors import PatchswapError
 
 
@@ -51,15 +52,13 @@ def cell_index_map(height: int, width: int, grid: int) -> torch.Tensor:
 
 def validate_swap_args(height: int, width: int, grid: int, p: float) -> None:
     """Raise a one-line error for a grid or probability the op cannot honour."""
-    if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1:
-        raise PatchswapError(f"grid={grid!r} must be a positive integer (4 means 4x4 cells)")
+    check.integer("grid", grid, 1, " (4 means 4x4 cells)")
     if grid > min(height, width):
         raise PatchswapError(
             f"grid={grid} is larger than the image ({height}x{width}); "
             f"use grid <= {min(height, width)}"
         )
-    if not 0.0 <= p <= 1.0:
-        raise PatchswapError(f"p={p} is not a probability; use a value in [0, 1]")
+    check.probability("p", p)
 
 
 def sample_swap_mask(
@@ -104,8 +103,10 @@ def patch_swap(
     Args:
         xa, xb: `(B, C, H, W)` images of the same shape, dtype and device; pair `i` is
             `(xa[i], xb[i])` and must share a label. Not modified.
-        grid: cells per side (`4` is the paper's "4x4"); `1` is the identity.
-        p: probability that a pair is swapped at all (`p_r` in the paper); `0` is the identity.
+        grid: cells per side, an integer in `[1, min(H, W)]` (`4` is the paper's "4x4");
+            `1` is the identity.
+        p: probability in `[0, 1]` that a pair is swapped at all (`p_r` in the paper); `0` is
+            the identity.
         generator: optional `torch.Generator` for reproducible draws (any device).
         one_cell: swap exactly one cell per swapped pair, as the paper's listing does.
         return_mask: also return the `(B, grid, grid)` bool mask of swapped cells.
@@ -113,18 +114,16 @@ def patch_swap(
     Returns:
         `(xa_hat, xb_hat)` or `(xa_hat, xb_hat, mask)`, new tensors.
     """
-    if xa.dim() != 4 or xa.shape != xb.shape:
-        raise PatchswapError(
-            f"patch_swap needs two (B, C, H, W) tensors of the same shape, got "
-            f"{tuple(xa.shape)} and {tuple(xb.shape)}"
-        )
-    if xa.dtype != xb.dtype or xa.device != xb.device:
-        raise PatchswapError(
-            f"xa and xb must share dtype and device, got {xa.dtype}/{xa.device} and "
-            f"{xb.dtype}/{xb.device}"
-        )
+    check.tensor("xa", xa, 4, "(B, C, H, W)")
+    check.tensor("xb", xb, 4, "(B, C, H, W)")
+    check.same("xa", xa, "xb", xb, "shape", "dtype", "device")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise check.fail("generator", generator, "a torch.Generator or None")
+    check.flag("one_cell", one_cell)
+    check.flag("return_mask", return_mask)
     batch, _, height, width = xa.shape
     validate_swap_args(height, width, grid, p)
+    grid, p = int(grid), float(p)
     mask = sample_swap_mask(
         batch, grid, p, one_cell=one_cell, generator=generator, device=xa.device
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from patchswap.config import DataConfig
 from patchswap.data import DataBundle, available_datasets, build_datasets
+from patchswap.data.subset import class_balanced_indices
 from patchswap.errors import ConfigError, PatchswapError
 
 
@@ -69,11 +72,23 @@ def test_samples_per_class_is_seeded(cifar10_root):
     assert chosen(0) == sorted(chosen(0))
 
 
-def test_samples_per_class_caps_at_class_size(cifar100_root):
-    bundle = build_datasets(
-        DataConfig(name="cifar100", root=str(cifar100_root), samples_per_class=50)
+def test_samples_per_class_above_the_smallest_class_fails(cifar100_root):
+    cfg = DataConfig(name="cifar100", root=str(cifar100_root), samples_per_class=4)
+    with pytest.raises(ConfigError) as info:
+        build_datasets(cfg)  # 3 images per class
+    assert str(info.value) == (
+        "data.samples_per_class=4 but the smallest class of the training set has 3 images; "
+        "use <= 3 or leave it unset for all images"
     )
+    bundle = build_datasets(replace(cfg, samples_per_class=3))
     assert torch.bincount(bundle.train_labels).tolist() == [3] * 100
+
+
+def test_samples_per_class_is_checked_against_the_smallest_class():
+    labels = torch.tensor([0] * 5 + [1] * 2 + [2] * 9)
+    assert len(class_balanced_indices(labels, 2, seed=0)) == 6
+    with pytest.raises(ConfigError, match="smallest class of the training set has 2 images"):
+        class_balanced_indices(labels, 3, seed=0)
 
 
 def test_samples_per_class_below_one_fails(cifar10_root):

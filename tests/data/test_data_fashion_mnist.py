@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 
 import numpy as np
 import pytest
@@ -21,6 +22,19 @@ CLASSES = [
 
 def _load(root) -> object:
     return build_datasets(DataConfig(name="fashion_mnist", root=str(root)))
+
+
+def _rewrite(gz, edit) -> None:
+    """Replace the idx file inside `gz` with `edit(its bytes)`."""
+    gz.write_bytes(gzip.compress(edit(gzip.decompress(gz.read_bytes()))))
+
+
+def _torchvision_layout(source, root):
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in source.glob("*.gz"):
+        (raw / gz.name.removesuffix(".gz")).write_bytes(gzip.decompress(gz.read_bytes()))
+    return raw
 
 
 @pytest.fixture
@@ -54,10 +68,7 @@ def test_cache_follows_the_source_folder(tmp_path, fashion_mnist_root):
 
 
 def test_torchvision_layout_loads_directly(tmp_path, fashion_mnist_root, patchswap_cache):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in fashion_mnist_root.glob("*.gz"):
-        (raw / gz.name.removesuffix(".gz")).write_bytes(gzip.decompress(gz.read_bytes()))
+    _torchvision_layout(fashion_mnist_root, tmp_path)
     bundle = _load(tmp_path)
     assert (len(bundle.train), len(bundle.test)) == (60, 20)
     assert not patchswap_cache.exists()  # nothing to unpack
@@ -99,3 +110,61 @@ def test_real_debian_fashion_mnist():
     assert torch.bincount(bundle.train_labels).tolist() == [6000] * 10
     image, label = bundle.train[0]
     assert image.shape == (1, 28, 28) and 0 <= label < 10
+
+
+def test_label_count_must_match_image_count(tmp_path):
+    root = make_fashion_mnist_gz(tmp_path / "fmnist", n_train=60)
+    fewer = make_fashion_mnist_gz(tmp_path / "fewer", n_train=30)
+    name = "train-labels-idx1-ubyte.gz"
+    (root / name).write_bytes((fewer / name).read_bytes())
+    with pytest.raises(DataError) as info:
+        _load(root)
+    assert str(info.value) == (
+        f"Fashion-MNIST files disagree: {root / 'train-images-idx3-ubyte.gz'} holds 60 images "
+        f"but {root / name} holds 30 labels; replace them with the official pair of one split"
+    )
+
+
+@pytest.mark.parametrize("layout", ["gz", "torchvision"])
+def test_wrong_magic_number_names_the_file(tmp_path, fashion_mnist_root, layout):
+    root = tmp_path / "fmnist"
+    shutil.copytree(fashion_mnist_root, root)
+    _rewrite(root / "t10k-images-idx3-ubyte.gz", lambda data: b"\0\0\0\0" + data[4:])
+    shown = root / "t10k-images-idx3-ubyte.gz"
+    if layout == "torchvision":
+        shown = _torchvision_layout(root, tmp_path / "tv") / "t10k-images-idx3-ubyte"
+        root = tmp_path / "tv"
+    with pytest.raises(DataError) as info:
+        _load(root)
+    assert str(info.value) == (
+        f"Fashion-MNIST file {shown} is not an idx images file (magic number 0, expected 2051): "
+        f"replace it with the official {shown.name}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda data: data[:-5], "holds 15675 bytes of images where its header announces 15680"),
+        (lambda data: data[:8] + (14).to_bytes(4, "big") + data[12:], "holds 14x28 images"),
+    ],
+    ids=["truncated", "14x28"],
+)
+def test_truncated_or_odd_images_name_the_file(tmp_path, fashion_mnist_root, edit, problem):
+    root = tmp_path / "fmnist"
+    shutil.copytree(fashion_mnist_root, root)
+    _rewrite(root / "t10k-images-idx3-ubyte.gz", edit)
+    with pytest.raises(DataError, match=f"{root / 't10k-images-idx3-ubyte.gz'} {problem}"):
+        _load(root)
+
+
+def test_labels_outside_the_classes_fail(tmp_path, fashion_mnist_root):
+    root = tmp_path / "fmnist"
+    shutil.copytree(fashion_mnist_root, root)
+    _rewrite(root / "train-labels-idx1-ubyte.gz", lambda data: data[:-1] + bytes([10]))
+    with pytest.raises(DataError) as info:
+        _load(root)
+    assert str(info.value) == (
+        f"Fashion-MNIST in {root}: the training split has labels outside 0..9 (min 0, max 10); "
+        "replace its files with valid ones"
+    )

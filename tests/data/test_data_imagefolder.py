@@ -61,3 +61,30 @@ def test_val_classes_must_match_train(tmp_path, image_folder_root):
     shutil.rmtree(root / "val" / "fox")
     with pytest.raises(DataError, match="same class folders.*fox"):
         build_datasets(_cfg(root))
+
+
+def test_non_image_files_fail_before_training(tmp_path, image_folder_root):
+    root = tmp_path / "tree"
+    shutil.copytree(image_folder_root, root)
+    (root / "train" / "cat" / "bad.jpg").write_text("not an image")
+    (root / "val" / "dog" / "notes.png").write_text("not an image either")
+    with pytest.raises(DataError) as info:
+        build_datasets(_cfg(root))
+    assert str(info.value) == (
+        f"{root / 'train' / 'cat' / 'bad.jpg'} is not a readable image (2 of 20 files under "
+        f"{root} are not); remove or replace them"
+    )
+
+
+def test_truncated_image_fails_with_its_path_when_decoded(tmp_path, image_folder_root):
+    root = tmp_path / "tree"
+    shutil.copytree(image_folder_root, root)
+    path = root / "train" / "cat" / "cat_0.png"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    bundle = build_datasets(_cfg(root))  # the header is intact
+    assert bundle.train[1][1] == 0
+    with pytest.raises(DataError) as info:
+        bundle.train[0]
+    assert str(info.value) == (
+        f"cannot decode image {path} (image file is truncated); remove or replace it"
+    )

@@ -172,3 +172,113 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tiny_run, capsys):
         "epoch   1/2",
         "epoch   2/2",
     ]
+
+
+# --- nothing a user trained is lost or overwritten ----------------------------------------
+
+
+def _files(folder):
+    """Every file of a run folder with its bytes (TensorBoard events by name only)."""
+    return {
+        str(p.relative_to(folder)): b"" if "tfevents" in p.name else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_resume_continues_in_the_folder_it_was_given(tiny_run, tmp_path):
+    """A run moved elsewhere resumes there, not into the `output_dir/name` of its config,
+    which here holds another run that must stay as it was."""
+    train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    moved = tmp_path / "archive" / "ref"
+    moved.parent.mkdir()
+    (tmp_path / "runs" / "tiny").rename(moved)
+    train(load_config(None, tiny_run("epochs=1", "seed=5")), quiet=True)
+    other = tmp_path / "runs" / "tiny"
+    before = _files(other)
+    summary = train(None, resume=moved, overrides=["epochs=2"], quiet=True)
+    assert summary["epochs_done"] == 2 and summary["seed"] == 0
+    assert json.loads((moved / "summary.json").read_text())["epochs_done"] == 2
+    assert len((moved / "metrics.jsonl").read_text().splitlines()) == 2
+    assert _files(other) == before
+
+
+def test_resume_refuses_another_runs_checkpoint_in_a_folder(tiny_run, tmp_path):
+    train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    train(load_config(None, tiny_run("epochs=1", "seed=5", "name=other")), quiet=True)
+    other = tmp_path / "runs" / "other"
+    stray = other / "copied.pt"
+    stray.write_bytes((tmp_path / "runs" / "tiny" / "last.pt").read_bytes())
+    before = _files(other)
+    with pytest.raises(PatchswapError, match="holds another run"):
+        train(None, resume=stray, overrides=["epochs=2"], quiet=True)
+    assert _files(other) == before
+    # A copy of the folder's own last.pt is the same run: it resumes there.
+    own = tmp_path / "runs" / "tiny"
+    (own / "backup.pt").write_bytes((own / "last.pt").read_bytes())
+    assert train(None, resume=own / "backup.pt", overrides=["epochs=2"], quiet=True)
+
+
+def test_a_resume_that_fails_before_its_first_epoch_changes_nothing(
+    tiny_run, tmp_path, monkeypatch
+):
+    train(load_config(None, tiny_run("epochs=1", "data.label_noise={rate: 0.5}")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    before = _files(folder)
+
+    def fail(self, epoch):
+        raise PatchswapError("stopped in the first new epoch")
+
+    monkeypatch.setattr(Trainer, "train_epoch", fail)
+    with pytest.raises(PatchswapError, match="stopped in the first new epoch"):
+        train(None, resume=folder, overrides=["epochs=3"], quiet=True)
+    assert _files(folder) == before  # config.yaml still says epochs 1, metrics untouched
+
+
+def test_a_failed_checkpoint_write_keeps_the_last_one_and_resumes(tiny_run, tmp_path, monkeypatch):
+    """A full disk in epoch 2: one line naming the fix, epoch 1's last.pt intact, no temp file
+    left, and the resumed run ends exactly where an uninterrupted one does."""
+    overrides = tiny_run("epochs=3", "schedule.name=constant")
+    folder = tmp_path / "runs" / "tiny"
+    real_save = torch.save
+
+    def full_disk(state, handle, *args, **kwargs):
+        if isinstance(state, dict) and state.get("epoch") == 2 and "optimizer" in state:
+            handle.write(b"partial")
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+        return real_save(state, handle, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", full_disk)
+        with pytest.raises(PatchswapError) as error:
+            train(load_config(None, overrides), quiet=True)
+    message = str(error.value)
+    assert "epoch 2 could not be saved" in message and "file write failed" in message
+    assert f"patchswap train --resume {folder}" in message and "\n" not in message
+    assert load_checkpoint(folder)["epoch"] == 1
+    assert not list(folder.glob(".*.tmp"))
+    resumed = train(None, resume=folder, quiet=True)
+    full = train(load_config(None, [*overrides, "name=full"]), quiet=True)
+    assert resumed["last_top1"] == full["last_top1"]
+    assert torch.equal(
+        load_checkpoint(folder)["model"]["fc.weight"],
+        load_checkpoint(tmp_path / "runs" / "full")["model"]["fc.weight"],
+    )
+
+
+def test_temp_files_of_a_killed_write_are_removed_on_the_next_start(tiny_run, tmp_path):
+    train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    stale = [folder / ".last.pt.k1ll3d.tmp", folder / ".summary.json.x.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    train(None, resume=folder, overrides=["epochs=2"], quiet=True)
+    assert not any(path.exists() for path in stale)
+
+
+def test_an_output_dir_that_cannot_be_written_fails_before_data(tiny_run, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    overrides = tiny_run("epochs=1", f"output_dir={blocker}", "data.root=/no/such/folder")
+    with pytest.raises(PatchswapError, match="cannot write into output_dir="):
+        train(load_config(None, overrides), quiet=True)

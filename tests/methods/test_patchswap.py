@@ -1,9 +1,12 @@
-"""The method's forward: two passes as Algorithm 1 (default) or one pass of the pair batch."""
+"""The method's forward: two passes as Algorithm 1 (default) or one pass of the pair batch;
+partners from the sampler (default) or from the batch, computed by `PatchSwapObjective`."""
 
 import pytest
 import torch
+from recipe_run import assert_resume_continues_the_run
 from torch import nn
 
+from patchswap import PatchSwapObjective
 from patchswap.errors import ConfigError
 from patchswap.methods import Batch, MethodContext, build_method
 
@@ -40,3 +43,71 @@ def test_forward_option_sets_the_batch_norm_statistics(forward):
 def test_unknown_forward_is_one_line():
     with pytest.raises(ConfigError, match="method.forward='both' is unknown; valid: separate"):
         build_method({"name": "patchswap", "forward": "both"}, bn_model(), CONTEXT)
+
+
+def test_batch_pairs_compute_what_the_objective_computes():
+    """`pairs: batch` on an ordinary batch is `PatchSwapObjective` on it: same draws, same loss."""
+    net = bn_model()
+    images = torch.randn(12, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 1, 2, 0, 1, 0, 2, 1, 0, 2, 1, 0])
+    method = build_method({"name": "patchswap", "pairs": "batch"}, net, CONTEXT)
+    assert not method.paired  # the trainer gives it ordinary shuffled batches
+    torch.manual_seed(7)
+    out = method(net, Batch(images, labels, torch.arange(12)))
+    torch.manual_seed(7)
+    loss, parts = PatchSwapObjective()(net, images, labels, return_parts=True)
+    assert out.losses.keys() == parts.keys()
+    for name, value in parts.items():
+        assert torch.equal(out.losses[name], value), name
+    assert torch.equal(sum(out.losses.values()), loss)
+    assert out.logits.shape == (24, 3) and torch.equal(out.targets, labels.repeat(2))
+
+
+def test_dataset_pairs_use_the_objective_on_the_sampler_pairs():
+    net = bn_model()
+    batch = pair_batch()
+    method = build_method({"name": "patchswap"}, net, CONTEXT)
+    assert method.paired
+    torch.manual_seed(3)
+    out = method(net, batch)
+    torch.manual_seed(3)
+    parts, logits = PatchSwapObjective().pair_terms(
+        net, batch.images[:4], batch.images[4:], batch.targets[:4]
+    )
+    assert torch.equal(out.logits, logits)
+    assert all(torch.equal(out.losses[k], v) for k, v in parts.items())
+
+
+def test_unknown_pairs_is_one_line():
+    with pytest.raises(ConfigError, match="method.pairs='epoch' is unknown; valid: dataset, batch"):
+        build_method({"name": "patchswap", "pairs": "epoch"}, bn_model(), CONTEXT)
+
+
+def test_adaptive_p_r_is_driven_by_the_epochs_training_accuracy():
+    """A model that always predicts class 0 gets exactly the class-0 samples right."""
+    spec = {"name": "patchswap", "schedule": "adaptive", "p": 0.5, "p_min": 0.1}
+    always_zero = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with torch.no_grad():
+        always_zero[1].weight.zero_()
+        always_zero[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    method = build_method(spec, always_zero, CONTEXT)
+    assert method.on_epoch_start(1)["p_r"] == 0.1
+    batch = pair_batch()  # targets 0, 1, 2, 0 (twice): 4 of 8 are class 0
+    method(always_zero, batch)
+    method(always_zero, batch)
+    assert method.epoch_hits.tolist() == [8.0, 16.0]
+    logged = method.on_epoch_start(2)
+    assert logged == {"p_r": pytest.approx(0.3), "p_r_accuracy": 0.5}
+    assert method.objective.p == pytest.approx(0.3) and method.epoch_hits.sum() == 0
+    assert "epoch_hits" in method.state_dict()  # resumes with the epoch it was measured in
+    assert "epoch_hits" not in build_method({"name": "patchswap"}, bn_model(), CONTEXT).state_dict()
+
+
+def test_adaptive_p_r_resumes_exactly(tiny_run, tmp_path):
+    def adaptive_run(*extra):
+        return tiny_run("method.schedule=adaptive", *extra)
+
+    state = assert_resume_continues_the_run(
+        "fashion_mnist/patchswap", adaptive_run, tmp_path / "runs"
+    )
+    assert state["method"]["epoch_hits"][1] > 0

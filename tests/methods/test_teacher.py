@@ -56,7 +56,7 @@ def test_teacher_for_another_dataset_is_a_clear_error(teacher_checkpoint, change
 def test_file_without_saved_config_is_rejected(tmp_path):
     path = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, path)
-    with pytest.raises(CheckpointError, match="not a checkpoint of `patchswap train`"):
+    with pytest.raises(CheckpointError, match="holds a state_dict without a run's config"):
         load_teacher(path, CONTEXT)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import DataError
 from .label_noise import LabelNoise
 
 
@@ -56,13 +57,32 @@ def torchvision_source(
     train: Dataset,
     test: Dataset,
     *,
+    where: str,
     in_channels: int,
     image_size: tuple[int, int],
     mean: tuple[float, ...],
     std: tuple[float, ...],
     transforms: tuple[Callable, Callable],
 ) -> DataSource:
-    """DataSource of two torchvision datasets, which expose `targets` and `classes`."""
+    """DataSource of two torchvision datasets, which expose `targets` and `classes`.
+
+    Checks that each split has one label per image, each naming a class: files that disagree
+    (say 10,000 labels for 60,000 images) would otherwise train to chance or crash mid-epoch.
+    `where` names the dataset's files in the error.
+    """
+    num_classes = len(train.classes)
+    for split, dataset in (("training", train), ("test", test)):
+        labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+        if len(labels) != len(dataset):
+            raise DataError(
+                f"{where}: the {split} split has {len(dataset)} images but {len(labels)} labels; "
+                "replace its files with a matching set"
+            )
+        if len(labels) and not 0 <= labels.min() <= labels.max() < num_classes:
+            raise DataError(
+                f"{where}: the {split} split has labels outside 0..{num_classes - 1} "
+                f"(min {labels.min()}, max {labels.max()}); replace its files with valid ones"
+            )
     return DataSource(
         train=train,
         test=test,

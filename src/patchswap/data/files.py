@@ -56,12 +56,22 @@ def data_errors(what: str, hint: str) -> Iterator[None]:
     """Turn file, download and format errors raised while loading `what` into one-line DataErrors.
 
     torchvision reports missing or corrupt files and failed downloads with RuntimeError or
-    OSError and a generic message; the user needs the path and the fix instead.
+    OSError and a generic message, and malformed idx files with a bare AssertionError; the user
+    needs the path and the fix instead.
     """
     try:
         yield
     except PatchswapError:
         raise
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
-        reason = " ".join(str(err).split()) or type(err).__name__
+    except (
+        AssertionError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        EOFError,
+        pickle.UnpicklingError,
+    ) as err:
+        reason = " ".join(str(err).split())
+        if not reason:  # torchvision's idx reader asserts without a message
+            reason = "malformed file" if isinstance(err, AssertionError) else type(err).__name__
         raise DataError(f"{what}: {reason}; {hint}") from err

@@ -9,16 +9,25 @@ from ..errors import ConfigError
 
 
 def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
-    """Sorted indices of min(per_class, class size) samples per class, drawn with `seed`.
+    """Sorted indices of `per_class` samples of every class, drawn with `seed`.
 
     Sorted so the subset keeps the dataset's order; the draw depends only on `labels` and
-    `seed`, so a recipe always trains on the same images.
+    `seed`, so a recipe always trains on the same images. A `per_class` above the smallest
+    class is a ConfigError rather than a silent cap: the run would train on fewer images, and
+    unbalanced classes, than its recipe says.
     """
     if per_class < 1:
         raise ConfigError(f"data.samples_per_class={per_class} must be >= 1")
+    classes, counts = torch.unique(labels, sorted=True, return_counts=True)
+    smallest = int(counts.min()) if len(counts) else 0
+    if per_class > smallest:
+        raise ConfigError(
+            f"data.samples_per_class={per_class} but the smallest class of the training set has "
+            f"{smallest} images; use <= {smallest} or leave it unset for all images"
+        )
     generator = torch.Generator().manual_seed(seed)
     chosen = []
-    for label in torch.unique(labels, sorted=True):
+    for label in classes:
         members = torch.nonzero(labels == label).flatten()
         order = torch.randperm(len(members), generator=generator)
         chosen.append(members[order[:per_class]])

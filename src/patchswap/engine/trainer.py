@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,14 @@ from ..evaluation import evaluate, topk_hits
 from ..evaluation.analysis import conv_gradient_magnitudes, pair_statistics
 from ..methods import Batch, MethodContext, StepOutput, build_method
 from ..models import build_model
-from .checkpoint import load_checkpoint, load_model_weights, save_atomic
+from ..outputs import atomic_write_text, check_writable_folder
+from .checkpoint import (
+    WriteError,
+    load_checkpoint,
+    load_model_weights,
+    remove_stale_temp_files,
+    save_atomic,
+)
 from .distributed import (
     all_gather_objects,
     all_reduce_sum,
@@ -65,12 +72,6 @@ def resolve_device(name: str) -> torch.device:
 def run_folder(cfg: RunConfig) -> Path:
     """Where a run writes: `output_dir/name` (name defaults to the method)."""
     return Path(cfg.output_dir) / (cfg.name or cfg.method["name"])
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def effective_lr(cfg: RunConfig) -> float:
@@ -147,12 +148,15 @@ class Trainer:
         self.start_epoch = 1
         self.best: dict[str, Any] = {"top1": -math.inf}
         self.seconds = 0.0
+        # Names this run in its checkpoints, so a resume never writes into another run's folder.
+        self.run_id = uuid.uuid4().hex
 
     # ---------------------------------------------------------------- checkpoints
 
     def state_dict(self, epoch: int) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
+            "run_id": self.run_id,
             "epoch": epoch,
             "config": self.cfg.to_dict(),
             "model": self.model.state_dict(),
@@ -173,6 +177,7 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         self.best = state["best"]
         self.seconds = state["seconds"]
+        self.run_id = state.get("run_id", self.run_id)
         states = state["rng"]
         if len(states) != self.env.world_size:
             raise PatchswapError(
@@ -316,8 +321,9 @@ class Trainer:
         main = self.env.is_main
         if main:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / "config.yaml").write_text(dump_config(self.cfg))
-            write_label_noise(self.data, self.folder)  # which labels were flipped, if any
+            remove_stale_temp_files(self.folder)  # of writes a kill interrupted
+            if self.start_epoch == 1:  # a resume rewrites them only once an epoch is done
+                self._write_run_files()
         log = RunLog(self.folder, resume_epoch=self.start_epoch - 1) if main else None
         n_params = sum(p.numel() for p in self.model.parameters())
         cfg = self.cfg
@@ -354,23 +360,8 @@ class Trainer:
                     }
                 state = self.state_dict(epoch)  # collective: every process takes part
                 summary = self._summary(record) if evaluated else summary
-                if not main:
-                    continue
-                log.write(record)
-                if improved:
-                    save_atomic(
-                        {
-                            "format": CHECKPOINT_FORMAT,
-                            "epoch": epoch,
-                            "config": self.cfg.to_dict(),
-                            "model": self.model.state_dict(),
-                            "metrics": record,
-                        },
-                        self.folder / "best.pt",
-                    )
-                save_atomic(state, self.folder / "last.pt")
-                if evaluated:
-                    _write_json_atomic(self.folder / "summary.json", summary)
+                if main:
+                    self._write_epoch(log, record, state, improved, summary if evaluated else None)
         except KeyboardInterrupt:
             self._say(f"interrupted; continue with: patchswap train --resume {self.folder}")
             raise
@@ -379,6 +370,38 @@ class Trainer:
                 log.close()
         barrier()
         return summary or json.loads((self.folder / "summary.json").read_text())
+
+    def _write_run_files(self) -> None:
+        atomic_write_text(self.folder / "config.yaml", dump_config(self.cfg))
+        write_label_noise(self.data, self.folder)  # which labels were flipped, if any
+
+    def _write_epoch(
+        self,
+        log: RunLog,
+        record: dict[str, Any],
+        state: dict[str, Any],
+        improved: bool,
+        summary: dict[str, Any] | None,
+    ) -> None:
+        """An epoch's files, last.pt last; a failed write (disk full) stops with one line and
+        leaves the previous last.pt, so the run resumes from the last epoch that was saved."""
+        try:
+            if record["epoch"] == self.start_epoch > 1:
+                self._write_run_files()
+            log.write(record)
+            if improved:
+                best = {k: state[k] for k in ("format", "run_id", "epoch", "config", "model")}
+                save_atomic({**best, "metrics": record}, self.folder / "best.pt")
+            save_atomic(state, self.folder / "last.pt")
+            if summary is not None:
+                text = json.dumps(summary, indent=2) + "\n"
+                atomic_write_text(self.folder / "summary.json", text)
+        except (WriteError, OSError) as err:
+            reason = str(err) if isinstance(err, WriteError) else f"{err.strerror}: {err.filename}"
+            raise PatchswapError(
+                f"epoch {record['epoch']} could not be saved ({reason}); once fixed, continue "
+                f"with: patchswap train --resume {self.folder}"
+            ) from None
 
     def _evaluates(self, epoch: int) -> bool:
         """Whether `epoch` is evaluated: every `eval_every`-th epoch and always the last."""
@@ -431,27 +454,67 @@ def train(
     """Train `cfg`, or continue the run saved at `resume` (a run folder or its last.pt).
 
     When resuming, the run's own resolved config is used, with `overrides` applied on top
-    (e.g. `epochs=300` to extend it); `cfg` is ignored.
+    (e.g. `epochs=300` to extend it); `cfg` is ignored. A resumed run writes into the folder
+    it was resumed from, wherever that folder has moved since.
     """
     if resume is not None:
-        state = load_checkpoint(resume)
-        if "optimizer" not in state:
-            raise PatchswapError(
-                f"{str(resume)!r} is a best.pt (weights only); resume from the run's last.pt"
-            )
-        cfg = build_config(apply_overrides(state["config"], list(overrides)))
-        trainer = Trainer(cfg, quiet=quiet)
-        trainer.restore(state, str(resume))
-        if trainer.start_epoch > cfg.epochs:
-            raise PatchswapError(
-                f"the run at {str(resume)!r} already finished its {cfg.epochs} epochs; "
-                f"pass --set epochs=N with N > {cfg.epochs} to train longer"
-            )
-        return trainer.fit()
+        return _resume(Path(resume), list(overrides), quiet)
     folder = run_folder(cfg)
-    if (folder / "last.pt").exists():
+    held = [name for name in RUN_FILES if (folder / name).exists()]
+    if held:
         raise PatchswapError(
-            f"run folder {str(folder)!r} already holds a run; continue it with "
-            f"--resume {folder}, or choose another folder with --set name=NEW"
+            f"run folder {str(folder)!r} already holds a run; continue it with --resume "
+            f"{folder}, or choose another folder with --set name=NEW (it has {held[0]})"
         )
+    check_writable_folder(folder, "output_dir")
     return Trainer(cfg, quiet=quiet).fit()
+
+
+# The files of a run folder that a new run would overwrite.
+RUN_FILES = ("last.pt", "best.pt", "summary.json", "metrics.jsonl")
+
+
+def _resume(path: Path, overrides: list[str], quiet: bool) -> dict[str, Any]:
+    """Continue the run saved at `path` in its own folder (see `train`)."""
+    state = load_checkpoint(path, resumable=True)
+    folder = path if path.is_dir() else path.parent
+    folder = folder if folder.name else folder.resolve()  # `--resume .` names its folder
+    _check_same_run(folder, path, state)
+    moved = [text for text in overrides if text.split("=", 1)[0].strip() in ("output_dir", "name")]
+    if moved:
+        raise PatchswapError(
+            f"--set {moved[0]} cannot move a resumed run: it continues in {folder}; copy that "
+            "folder elsewhere first to continue a copy"
+        )
+    cfg = build_config(apply_overrides(state["config"], overrides))
+    cfg.output_dir, cfg.name = str(folder.parent), folder.name
+    if state["epoch"] >= cfg.epochs:
+        raise PatchswapError(
+            f"the run at {str(path)!r} already finished its {cfg.epochs} epochs; "
+            f"pass --set epochs=N with N > {state['epoch']} to train longer"
+        )
+    check_writable_folder(folder, "--resume")
+    trainer = Trainer(cfg, quiet=quiet)
+    trainer.restore(state, str(path))
+    return trainer.fit()
+
+
+def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "epochs"}
+
+
+def _check_same_run(folder: Path, path: Path, state: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint into a folder whose own last.pt is another run's."""
+    own = folder / "last.pt"
+    if path.is_dir() or not own.is_file() or own.samefile(path):
+        return
+    theirs = load_checkpoint(own)
+    if "run_id" in theirs or "run_id" in state:
+        if theirs.get("run_id") == state.get("run_id"):
+            return
+    elif _without_epochs(theirs["config"]) == _without_epochs(state["config"]):
+        return  # checkpoints from before run ids: the same config is the same run
+    raise PatchswapError(
+        f"{folder} holds another run (its last.pt is not {path.name}'s run); resuming "
+        f"{path} there would overwrite it: move {path.name} into a folder of its own"
+    )

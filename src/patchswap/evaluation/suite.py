@@ -30,6 +30,7 @@ from ..engine.run_log import read_metrics
 from ..engine.trainer import resolve_device
 from ..errors import PatchswapError, unknown_name
 from ..models import build_model
+from ..outputs import atomic_write_text, check_writable_folder
 from . import analysis, plots
 from .accuracy import collect_logits
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
@@ -205,9 +206,10 @@ def run_suite(
     (default `default_output(checkpoint)`); return the results (also in results.json)."""
     options = options or SuiteOptions()
     options.check()
+    if out is not None:  # checked before the model and data are built
+        out = check_writable_folder(out, "--out")
     run = load_for_evaluation(checkpoint, overrides)
-    out = Path(out) if out is not None else default_output(checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out or check_writable_folder(default_output(checkpoint), "--out")
     data, cfg = run.data, run.cfg
     results: dict[str, Any] = {
         "checkpoint": str(checkpoint),
@@ -267,8 +269,8 @@ def run_suite(
         results["plots"].update(results["analysis"].pop("plots"))
         results["seconds"]["analysis"] = time.perf_counter() - started
     results = json.loads(json.dumps(_json_safe(results)))  # the form results.json holds
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(render_report(results))
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "report.md", render_report(results))
     return results
 
 

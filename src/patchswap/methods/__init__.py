@@ -37,14 +37,19 @@ def available_methods() -> list[str]:
     return sorted(METHODS)
 
 
-def build_method(spec: dict[str, Any], model: nn.Module, context: MethodContext) -> Method:
-    """Build the method named by `spec["name"]` with the remaining keys as its options."""
+def method_options(spec: dict[str, Any]) -> tuple[type[Method], Any]:
+    """The method class named by `spec["name"]` and its validated options (the other keys)."""
     spec = dict(spec)
     name = spec.pop("name")
     if name not in METHODS:
         raise unknown_name("method", name, available_methods())
     cls = METHODS[name]
-    options = build_dataclass(cls.Options, spec, "method.", f"method {name!r}")
+    return cls, build_dataclass(cls.Options, spec, "method.", f"method {name!r}")
+
+
+def build_method(spec: dict[str, Any], model: nn.Module, context: MethodContext) -> Method:
+    """Build the method named by `spec["name"]` with the remaining keys as its options."""
+    cls, options = method_options(spec)
     return cls(model, options, context)
 
 
@@ -56,4 +61,5 @@ __all__ = [
     "StepOutput",
     "available_methods",
     "build_method",
+    "method_options",
 ]

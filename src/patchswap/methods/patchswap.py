@@ -1,12 +1,13 @@
 """Intra-class patch swap self-distillation (Choi et al. 2025), the method of this project.
 
 Each step takes anchors and their same-class partners, swaps random grid cells between each
-pair with probability `p_r` (`patchswap.swap`), forwards both halves in one pass and applies
-the symmetric self-distillation loss (`patchswap.losses.SelfDistillationLoss`).
+pair with probability `p_r` (`patchswap.swap`), forwards both halves (two passes, as
+Algorithm 1) and applies the symmetric self-distillation loss (`PatchSwapObjective`).
 
 Ablations from the paper, by options: `p: 0` is intra-class self-distillation without swap;
 `alpha: 0` is "Hard Label + Swap" (cross-entropy on the swapped pair only); `grid: 2` is the
-2x2 variant; `schedule: progressive` is Table 15's increasing `p_r`; `one_cell: true` swaps a
+2x2 variant; `schedule: progressive` is Table 15's increasing `p_r` (`adaptive` raises it with
+the training accuracy instead, `schedules.AdaptivePr`); `one_cell: true` swaps a
 single cell per pair as the paper's printed listing does.
 
 Table 13 (the method with CutMix, Cutout or MixUp): `mix: cutmix|cutout|mixup`, with the
@@ -28,6 +29,12 @@ statistics. CS-KD (alinlab/cs-kd `train.py`: anchors, then partners under `no_gr
 (`dlb.py`: this batch, then the previous one) forward their halves separately too.
 `forward: joint` sends the `2 x batch_size` images through one pass, batch statistics over the
 whole pair batch (this project's behaviour before 0.2; the study measures both).
+
+Pairs (`pairs: dataset`, the default): each anchor's partner is drawn from the whole training
+set by `IntraClassPairSampler`, as the paper. `pairs: batch` takes ordinary shuffled batches
+and pairs each sample with another of its class in the same batch (`in_batch_partners`, the
+same code as `PatchSwapObjective` for pipelines that own their loader); a sample whose class is
+alone in the batch trains on cross-entropy only.
 """
 
 from __future__ import annotations
@@ -41,19 +48,23 @@ from torch import nn
 from ..augment import AUGMENTATIONS, BatchAugment, Mixed, mixed_cross_entropy
 from ..config import build_dataclass
 from ..errors import ConfigError
-from ..losses import SelfDistillationLoss
-from ..schedules import build_pr_schedule
-from ..swap import patch_swap, validate_swap_args
+from ..objective import FORWARDS, PatchSwapObjective
+from ..pairs import in_batch_partners
+from ..schedules import AdaptivePr, build_pr_schedule
+from ..swap import validate_swap_args
 from .base import Batch, Method, MethodContext, StepOutput
 
-FORWARDS = ("separate", "joint")
+PAIRS = ("dataset", "batch")
 
 
 @dataclass
 class PatchSwapOptions:
     grid: int = 4  # cells per side: 4 is the paper's "4x4"
     p: float = 0.5  # p_r of a constant schedule
-    schedule: str = "constant"  # constant | progressive (Table 15: 0.1 -> 0.2 -> 0.3 -> 0.5)
+    # constant | progressive (Table 15: 0.1 -> 0.2 -> 0.3 -> 0.5) | adaptive (p_min up to p with
+    # the previous epoch's training accuracy, schedules.AdaptivePr)
+    schedule: str = "constant"
+    p_min: float = 0.1  # adaptive only: p_r of the first epoch and of a model that gets nothing
     one_cell: bool = False  # the paper listing's one-cell variant (ablation)
     temperature: float = 4.0
     gamma: float = 1.0  # cross-entropy weight
@@ -61,12 +72,32 @@ class PatchSwapOptions:
     mix: str = "none"  # none | cutout | cutmix | mixup, applied before the swap (Table 13)
     mix_options: dict[str, Any] = field(default_factory=dict)  # e.g. {prob: 0.5, beta: 1.0}
     forward: str = "separate"  # separate (Algorithm 1: two passes) | joint (one pass of 2B)
+    # dataset: the partner comes from the whole training set (the paper; pair batches from
+    # IntraClassPairSampler); batch: from the same ordinary shuffled batch (in_batch_partners)
+    pairs: str = "dataset"
 
     def __post_init__(self) -> None:
-        if self.forward not in FORWARDS:
-            raise ConfigError(
-                f"method.forward={self.forward!r} is unknown; valid: {', '.join(FORWARDS)}"
-            )
+        for key, valid in (("forward", FORWARDS), ("pairs", PAIRS)):
+            if getattr(self, key) not in valid:
+                raise ConfigError(
+                    f"method.{key}={getattr(self, key)!r} is unknown; valid: {', '.join(valid)}"
+                )
+        try:  # the objective and schedule check their own arguments, before data is loaded
+            self.objective()
+            build_pr_schedule(self.schedule, self.p, 1, self.p_min)
+        except ValueError as err:
+            raise ConfigError(f"method: {err}") from None
+
+    def objective(self) -> PatchSwapObjective:
+        return PatchSwapObjective(
+            self.grid,
+            self.p,
+            self.temperature,
+            self.gamma,
+            self.alpha,
+            forward=self.forward,
+            one_cell=self.one_cell,
+        )
 
 
 class PatchSwap(Method):
@@ -78,44 +109,58 @@ class PatchSwap(Method):
 
     def __init__(self, model: nn.Module, options: PatchSwapOptions, context: MethodContext):
         super().__init__(model, options, context)
+        self.paired = options.pairs == "dataset"  # pair batches from the sampler, or not
         height, width = context.image_size
         try:
             validate_swap_args(height, width, options.grid, options.p)
-            self.schedule = build_pr_schedule(options.schedule, options.p, context.epochs)
-            self.loss = SelfDistillationLoss(options.temperature, options.gamma, options.alpha)
+            self.schedule = build_pr_schedule(
+                options.schedule, options.p, context.epochs, options.p_min
+            )
         except ValueError as err:
             raise ConfigError(f"method: {err}") from None
-        self.p = self.schedule(1)
+        self.adaptive = isinstance(self.schedule, AdaptivePr)
+        if self.adaptive:  # correct and seen swapped samples of the epoch, summed on the device
+            self.register_buffer("epoch_hits", torch.zeros(2, dtype=torch.float64))
+        self.objective = options.objective()
+        self.objective.p = self.schedule(1)
         self.mix = build_mix(options.mix, options.mix_options)
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
-        self.p = self.schedule(epoch)
-        return {"p_r": self.p}
+        if not self.adaptive:
+            self.objective.p = self.schedule(epoch)
+            return {"p_r": self.objective.p}
+        hits = self.epoch_hits.clone()  # the previous epoch's, restored with it on resume
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(hits)  # every process gets the same p_r
+        correct, seen = hits.tolist()  # one host sync per epoch
+        accuracy = correct / seen if seen else None
+        self.epoch_hits.zero_()
+        self.objective.p = self.schedule(epoch, accuracy)
+        return {"p_r": self.objective.p, "p_r_accuracy": accuracy or 0.0}
 
     def forward(self, model: nn.Module, batch: Batch) -> StepOutput:
-        half = len(batch.images) // 2
+        images, targets, paired = batch.images, batch.targets, None
+        if not self.paired:  # an ordinary batch: partners from inside it
+            partners, alone = in_batch_partners(targets)
+            images, targets = torch.cat([images, images[partners]]), targets.repeat(2)
+            paired = ~alone
+        half = len(images) // 2
         if self.mix is None:
-            mixed = Mixed(batch.images, batch.targets, batch.targets, 1.0)
+            mixed = Mixed(images, targets, targets, 1.0)
         else:
-            mixed = self.mix(batch.images, batch.targets, groups=2)
-        xa, xb = patch_swap(
-            mixed.images[:half],
-            mixed.images[half:],
-            grid=self.options.grid,
-            p=self.p,
-            one_cell=self.options.one_cell,
-        )
-        if self.options.forward == "separate":
-            logits = torch.cat([model(xa), model(xb)])
-        else:
-            logits = model(torch.cat([xa, xb]))
+            mixed = self.mix(images, targets, groups=2)
         ya, yb = mixed.targets_a[:half], mixed.targets_b[:half]
-        losses = self.loss.components(logits[:half], logits[half:], ya)
+        losses, logits = self.objective.pair_terms(
+            model, mixed.images[:half], mixed.images[half:], ya, paired
+        )
+        if self.adaptive:
+            hits = (logits.detach().argmax(1) == targets).sum()
+            self.epoch_hits += torch.stack([hits.to(torch.float64), hits.new_tensor(len(logits))])
         if mixed.lam < 1.0:  # two-label CE (Table 13); the KL terms do not involve labels
-            weight = self.loss.gamma / 2
+            weight = self.objective.loss.gamma / 2
             losses["ce_a"] = weight * mixed_cross_entropy(logits[:half], ya, yb, mixed.lam)
             losses["ce_b"] = weight * mixed_cross_entropy(logits[half:], ya, yb, mixed.lam)
-        return StepOutput(losses, logits, batch.targets)
+        return StepOutput(losses, logits, targets)
 
 
 def build_mix(name: str, options: dict[str, Any]) -> BatchAugment | None:

@@ -60,10 +60,10 @@ def load_teacher(path: str | Path, context: MethodContext) -> nn.Module:
 
     file = teacher_file(path)
     state = load_checkpoint(file)
-    model_cfg = state.get("config", {}).get("model") if isinstance(state, dict) else None
+    model_cfg = state["config"].get("model")  # load_checkpoint checked the config is there
     if not isinstance(model_cfg, dict) or "model" not in state:
         raise CheckpointError(
-            f"{str(file)!r} is not a checkpoint of `patchswap train` (no saved config); "
+            f"{str(file)!r} is not a checkpoint of `patchswap train` (no model in it); "
             f"{_HOW_TO_TRAIN}"
         )
     teacher = build_model(

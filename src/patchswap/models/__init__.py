@@ -79,6 +79,17 @@ def _check_options(name: str, factory: Callable[..., nn.Module], kwargs: dict[st
         )
 
 
+def check_model_name(name: str, kwargs: dict[str, Any]) -> None:
+    """Fail on an unknown registered name or option now, before data is loaded (`tv:` and
+    `timm:` names are resolved by their library when the model is built)."""
+    if name.startswith(("tv:", "timm:")):
+        return
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise unknown_name("model", name, available_models() + _HUB_HINTS)
+    _check_options(name, factory, kwargs)
+
+
 def build_model(name: str, num_classes: int, in_channels: int = 3, **kwargs: Any) -> nn.Module:
     """Build a randomly initialised classifier mapping (B, in_channels, H, W) to (B, num_classes).
 
@@ -92,8 +103,5 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, **kwargs: Any
         return build_torchvision(name[len("tv:") :], num_classes, in_channels, **kwargs)
     if name.startswith("timm:"):
         return build_timm(name[len("timm:") :], num_classes, in_channels, **kwargs)
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise unknown_name("model", name, available_models() + _HUB_HINTS)
-    _check_options(name, factory, kwargs)
-    return factory(num_classes, in_channels, **kwargs)
+    check_model_name(name, kwargs)
+    return _REGISTRY[name](num_classes, in_channels, **kwargs)

@@ -32,17 +32,7 @@ import yaml
 
 from ..compare import Cell, plan_grid, slug
 from ..errors import ConfigError
-
-# Metrics a claim or table can name, by the evaluation that produces them. Accuracy comes from
-# each run's summary; the others from the cell's last checkpoint (units as the paper's tables).
-EVALUATIONS = {
-    "accuracy": ("best_top1", "last_top1", "last_top5"),
-    "gap": ("train_top1", "gap"),
-    "calibration": ("aurc", "eaurc", "fpr95", "ece", "brier"),
-    "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
-    "corruption": ("corruption_mean",),
-}
-LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}
+from ..evaluation.run_metrics import metric_names, parse_evaluations
 
 
 @dataclass
@@ -84,7 +74,7 @@ class Plan:
 
     @property
     def metrics(self) -> list[str]:
-        return [m for e in ["accuracy", *self.evaluations] for m in EVALUATIONS[e]]
+        return metric_names(self.evaluations)
 
 
 _PLAN_KEYS = {"title", "about", "seeds", "set", "evaluations", "groups", "claims"}
@@ -124,11 +114,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
         raise ConfigError(f"{where}: seeds={seeds!r} must list at least 1 integer seed (use 3+)")
-    evaluations = _strings(raw.get("evaluations", []), f"{where}: evaluations")
-    for name in evaluations:
-        if name not in EVALUATIONS or name == "accuracy":
-            valid = ", ".join(e for e in EVALUATIONS if e != "accuracy")
-            raise ConfigError(f"{where}: evaluation {name!r} is unknown; valid: {valid}")
+    evaluations = parse_evaluations(_strings(raw.get("evaluations", []), "evaluations"), where)
     overrides = _strings(raw.get("set", []), f"{where}: set")
     if not isinstance(raw["groups"], list) or not raw["groups"]:
         raise ConfigError(f"{where}: groups must be a non-empty list")

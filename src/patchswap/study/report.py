@@ -5,6 +5,7 @@ tables (mean ± sample std over seeds, gap to the reference row, Welch's p), plu
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,29 +15,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..compare import Cell, Row, gap_text, mean_std, pm_text, tabulate, welch_p  # noqa: E402
+from ..compare import (  # noqa: E402
+    Cell,
+    Row,
+    mean_std,
+    metrics_markdown,
+    pm_text,
+    row_values,
+    tabulate,
+    welch_p,
+)
+from ..evaluation.run_metrics import LABELS  # noqa: E402
+from ..outputs import atomic_write_text  # noqa: E402
 from .claims import judge  # noqa: E402
-from .plan import LOWER_IS_BETTER, Plan  # noqa: E402
+from .plan import Plan  # noqa: E402
 
 Measured = dict[str, list[tuple[Cell, dict[str, Any], dict[str, float]]]]
-
-LABELS = {
-    "best_top1": "best top-1",
-    "last_top1": "last top-1",
-    "last_top5": "last top-5",
-    "train_top1": "train top-1",
-    "gap": "train-test gap",
-    "aurc": "AURC x10^3",
-    "eaurc": "E-AURC x10^3",
-    "fpr95": "FPR95 x10^2",
-    "ece": "ECE x10^2",
-    "brier": "Brier x10^2",
-    "fgsm_0.01": "FGSM 0.01",
-    "ifgsm_0.01": "I-FGSM 0.01",
-    "fgsm_0.05": "FGSM 0.05",
-    "ifgsm_0.05": "I-FGSM 0.05",
-    "corruption_mean": "corruption mean",
-}
 
 
 def _pm(values: list[float]) -> str:
@@ -45,30 +39,6 @@ def _pm(values: list[float]) -> str:
 
 def _p(p: float | None) -> str:
     return "-" if p is None else f"{p:.3g}"
-
-
-def _group_values(members: list[tuple[Cell, dict, dict]]) -> dict[str, dict[str, list[float]]]:
-    """Row label -> metric -> the values of its seeds."""
-    values: dict[str, dict[str, list[float]]] = {}
-    for cell, _, metrics in members:
-        row = values.setdefault(cell.row, {})
-        for key, value in metrics.items():
-            row.setdefault(key, []).append(value)
-    return values
-
-
-def _group_table(plan: Plan, rows: list[Row], values: dict[str, dict[str, list[float]]]) -> str:
-    extra = [m for m in plan.metrics if m not in ("best_top1", "last_top1", "last_top5")]
-    head = ["row", "seeds", "last top-1", "Δ last", "p (last)", "best top-1", "last top-5"]
-    head += [LABELS[m] for m in extra]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for row in rows:
-        v = values[row.label]
-        gap = gap_text(row, row.gap_last_top1)
-        cells = [row.label, str(row.seeds), _pm(v["last_top1"]), gap, _p(row.p_last_top1)]
-        cells += [_pm(v["best_top1"]), _pm(v["last_top5"])] + [_pm(v[m]) for m in extra]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def _plot(plan: Plan, tables: dict[str, tuple[list[Row], dict]], path: Path) -> None:
@@ -102,9 +72,9 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
     folder.mkdir(parents=True, exist_ok=True)
     tables: dict[str, tuple[list[Row], dict]] = {}
     for group in plan.groups:
-        members = measured[group.name]
-        rows = tabulate([c for c, _, _ in members], [s for _, s, _ in members], bool(group.sweep))
-        tables[group.name] = (rows, _group_values(members))
+        cells, summaries, metrics = zip(*measured[group.name])
+        rows = tabulate(list(cells), list(summaries), bool(group.sweep))
+        tables[group.name] = (rows, row_values(list(cells), list(metrics)))
 
     claims = []
     for claim in plan.claims:
@@ -155,13 +125,10 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
             "",
         ]
     for name, (rows, values) in tables.items():
-        lines += [f"## {name}", "", _group_table(plan, rows, values), ""]
-    lower = [LABELS[m] for m in plan.metrics if m in LOWER_IS_BETTER]
-    if lower:
-        lines += [f"Lower is better: {', '.join(lower)}.", ""]
+        lines += [f"## {name}", "", metrics_markdown(rows, values, plan.metrics)]
     lines += ["![last-epoch top-1 per row](accuracy.png)", ""]
     _plot(plan, tables, folder / "accuracy.png")
-    (folder / "README.md").write_text("\n".join(lines))
+    atomic_write_text(folder / "README.md", "\n".join(lines))
 
     payload = {
         "plan": plan.name,
@@ -191,17 +158,18 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
             for c, against, _, _, v in claims
         ],
     }
-    (folder / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    with (folder / "results.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["group", "row", "metric", "seeds", "mean", "std", "p_vs_reference"])
-        for name, (rows, values) in tables.items():
-            reference = next((r.label for r in rows if r.reference), None)
-            for row in rows:
-                for metric, series in values[row.label].items():
-                    mean, std = mean_std(series)
-                    p = None
-                    if reference and row.label != reference:
-                        p = welch_p(series, values[reference][metric])
-                    writer.writerow([name, row.label, metric, len(series), mean, std, p])
+    atomic_write_text(folder / "results.json", json.dumps(payload, indent=2) + "\n")
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["group", "row", "metric", "seeds", "mean", "std", "p_vs_reference"])
+    for name, (rows, values) in tables.items():
+        reference = next((r.label for r in rows if r.reference), None)
+        for row in rows:
+            for metric, series in values[row.label].items():
+                mean, std = mean_std(series)
+                p = None
+                if reference and row.label != reference:
+                    p = welch_p(series, values[reference][metric])
+                writer.writerow([name, row.label, metric, len(series), mean, std, p])
+    atomic_write_text(folder / "results.csv", table.getvalue())
     return folder / "README.md"

@@ -1,0 +1,113 @@
+"""The paper's metrics of a finished run folder, in its tables' units, cached next to the run.
+
+`compare --evaluate` and `patchswap study` aggregate these over seeds (Tables 1, 10-12 as mean
+± std). Suite results are cached in `<run>/evaluation-last/results.json` and the train/test gap
+in `<run>/study-gap.json`, so a rerun reads them back instead of evaluating again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine.loaders import build_eval_loader
+from ..errors import ConfigError
+from ..outputs import atomic_write_text
+from .analysis import train_test_gap
+from .metrics import REPORT_SCALES
+from .suite import SuiteOptions, load_for_evaluation, run_suite
+
+# Metrics by the evaluation that produces them. Accuracy comes from each run's summary; the
+# others from the run's last checkpoint.
+EVALUATIONS = {
+    "accuracy": ("best_top1", "last_top1", "last_top5"),
+    "gap": ("train_top1", "gap"),
+    "calibration": ("aurc", "eaurc", "fpr95", "ece", "brier"),
+    "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
+    "corruption": ("corruption_mean",),
+}
+SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
+LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}
+LABELS = {
+    "best_top1": "best top-1",
+    "last_top1": "last top-1",
+    "last_top5": "last top-5",
+    "train_top1": "train top-1",
+    "gap": "train-test gap",
+    "aurc": "AURC x10^3",
+    "eaurc": "E-AURC x10^3",
+    "fpr95": "FPR95 x10^2",
+    "ece": "ECE x10^2",
+    "brier": "Brier x10^2",
+    "fgsm_0.01": "FGSM 0.01",
+    "ifgsm_0.01": "I-FGSM 0.01",
+    "fgsm_0.05": "FGSM 0.05",
+    "ifgsm_0.05": "I-FGSM 0.05",
+    "corruption_mean": "corruption mean",
+}
+
+
+def parse_evaluations(names: Sequence[str], where: str) -> list[str]:
+    """`names` checked: evaluations beyond accuracy, which every run has."""
+    valid = [e for e in EVALUATIONS if e != "accuracy"]
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"{where}: evaluation {name!r} is unknown; valid: {', '.join(valid)}")
+    return list(names)
+
+
+def metric_names(evaluations: Sequence[str]) -> list[str]:
+    """Every metric the evaluations produce, accuracy first."""
+    return [m for e in ["accuracy", *evaluations] for m in EVALUATIONS[e]]
+
+
+def _suite_metrics(folder: Path, suites: list[str], say: Callable[[str], None]) -> dict:
+    out = folder / "evaluation-last"
+    cached = out / "results.json"
+    results = json.loads(cached.read_text()) if cached.is_file() else {}
+    if not set(suites) <= set(results.get("suites", [])):
+        results = run_suite(folder, SuiteOptions(suites=("accuracy", *suites)), out, say=say)
+    metrics = {}
+    if "calibration" in suites:
+        for key in EVALUATIONS["calibration"]:
+            metrics[key] = results["calibration"][key] * REPORT_SCALES[key]
+    if "adversarial" in suites:
+        for key in EVALUATIONS["adversarial"]:
+            attack, eps = key.split("_")
+            metrics[key] = 100.0 * results["adversarial"][attack][eps]
+    if "corruption" in suites:
+        metrics["corruption_mean"] = 100.0 * results["corruption"]["mean"]
+    return metrics
+
+
+def _gap_metrics(folder: Path) -> dict[str, float]:
+    """Table 1: top-1 on the un-augmented training set (its labels as trained) minus test."""
+    cached = folder / "study-gap.json"
+    if not cached.is_file():
+        run = load_for_evaluation(folder)
+        cfg = run.cfg
+
+        def loader(dataset):
+            return build_eval_loader(dataset, cfg.eval_batch_size, 0, False)
+
+        gap = train_test_gap(
+            run.model, loader(run.data.train_eval), loader(run.data.test), run.device
+        )
+        atomic_write_text(cached, json.dumps(gap, indent=2) + "\n")
+    gap = json.loads(cached.read_text())
+    return {"train_top1": gap["train_top1"], "gap": gap["gap"]}
+
+
+def run_metrics(
+    folder: Path, summary: dict[str, Any], evaluations: Sequence[str], say: Callable[[str], None]
+) -> dict[str, float]:
+    """Accuracy from `summary` plus every metric of `evaluations` for the finished run."""
+    metrics = {key: float(summary[key]) for key in EVALUATIONS["accuracy"]}
+    suites = [e for e in evaluations if e in SUITE_EVALUATIONS]
+    if suites:
+        metrics.update(_suite_metrics(folder, suites, say))
+    if "gap" in evaluations:
+        metrics.update(_gap_metrics(folder))
+    return metrics

@@ -1,0 +1,97 @@
+"""The method as one call on an ordinary batch, for pipelines that own their data loading.
+
+An `IterableDataset`, a streaming dataset or a framework's loader yields shuffled `(x, y)`
+batches and cannot take `IntraClassPairSampler`; `PatchSwapObjective` finds each sample's
+partner in the batch (`in_batch_partners`), swaps, forwards and returns the loss::
+
+    objective = PatchSwapObjective(grid=4, p=0.5)
+    for x, y in DataLoader(train_set, batch_size=128, shuffle=True):
+        loss = objective(model, x, y)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+The trainer's `patchswap` method computes its loss with the same `pair_terms`, from the
+sampler's pairs (`method.pairs: dataset`, the paper) or from in-batch partners (`batch`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import validate as check
+from .errors import PatchswapError
+from .losses import SelfDistillationLoss
+from .pairs import in_batch_partners
+from .swap import patch_swap
+
+FORWARDS = ("separate", "joint")
+
+
+class PatchSwapObjective(nn.Module):
+    """Intra-class patch swap loss of a batch: `loss = objective(model, x, y)`.
+
+    Args:
+        grid, p, one_cell: the swap (`patch_swap`); `p` is `p_r` and may be changed between
+            calls (e.g. from a schedule: `objective.p = schedule(epoch)`).
+        temperature, gamma, alpha: the loss (`SelfDistillationLoss`, paper Eq. 3).
+        forward: `separate` forwards the swapped anchors and partners in two passes, as
+            Algorithm 1 (batch norm statistics per half); `joint` in one pass of `2N` images.
+
+    Samples whose class is alone in the batch are paired with themselves and train on
+    cross-entropy only; with many classes and small batches that is most of them (see
+    `in_batch_partners`).
+    """
+
+    def __init__(
+        self,
+        grid: int = 4,
+        p: float = 0.5,
+        temperature: float = 4.0,
+        gamma: float = 1.0,
+        alpha: float = 1.0,
+        *,
+        forward: str = "separate",
+        one_cell: bool = False,
+    ) -> None:
+        super().__init__()
+        if forward not in FORWARDS:
+            raise PatchswapError(f"forward={forward!r} is unknown; valid: {', '.join(FORWARDS)}")
+        self.grid = check.integer("grid", grid, 1, " (cells per side; the paper uses 4)")
+        self.p = check.probability("p", p)
+        self.one_cell = check.flag("one_cell", one_cell)
+        self.mode = forward
+        self.loss = SelfDistillationLoss(temperature, gamma, alpha)
+
+    def pair_terms(
+        self,
+        model: nn.Module,
+        xa: torch.Tensor,
+        xb: torch.Tensor,
+        target: torch.Tensor,
+        paired: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Swap the pairs `(xa[i], xb[i])`, forward them and return the weighted loss terms and
+        the `(2N, C)` logits (swapped anchors first)."""
+        xa, xb = patch_swap(xa, xb, self.grid, self.p, generator, one_cell=self.one_cell)
+        if self.mode == "separate":
+            logits = torch.cat([model(xa), model(xb)])
+        else:
+            logits = model(torch.cat([xa, xb]))
+        half = len(xa)
+        return self.loss.components(logits[:half], logits[half:], target, paired), logits
+
+    def forward(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        return_parts: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of the batch `(x, y)` (and its four terms when `return_parts`)."""
+        partners, alone = in_batch_partners(y, generator)
+        parts, _ = self.pair_terms(model, x, x[partners], y, ~alone, generator)
+        loss = sum(parts.values())
+        return (loss, parts) if return_parts else loss

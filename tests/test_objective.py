@@ -1,0 +1,75 @@
+"""`PatchSwapObjective`: the method as one call on an ordinary batch, for any pipeline."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from patchswap import PatchSwapObjective, SelfDistillationLoss, in_batch_partners, patch_swap
+from patchswap.errors import PatchswapError
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "any_pipeline.py"
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(144, 3))
+
+
+def test_loss_is_the_swap_and_the_loss_of_in_batch_pairs():
+    """Spelled out by hand with the same generator draws: partners, swap, two passes, Eq. 3."""
+    model = small_model()
+    x = torch.randn(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 0, 1, 2, 0, 1, 0, 1, 0])  # class 2 is alone
+    loss, parts = PatchSwapObjective(grid=2, p=0.7)(
+        model, x, y, generator=torch.Generator().manual_seed(5), return_parts=True
+    )
+    generator = torch.Generator().manual_seed(5)
+    partners, alone = in_batch_partners(y, generator)
+    xa, xb = patch_swap(x, x[partners], 2, 0.7, generator)
+    expected = SelfDistillationLoss().components(model(xa), model(xb), y, paired=~alone)
+    for name, value in expected.items():
+        assert torch.allclose(parts[name], value), name
+    assert torch.allclose(loss, sum(expected.values()))
+    assert alone.tolist() == [False] * 4 + [True] + [False] * 5
+
+
+def test_samples_alone_in_their_class_train_on_cross_entropy_only():
+    model = small_model()
+    x = torch.randn(3, 1, 8, 8)
+    _, parts = PatchSwapObjective()(model, x, torch.tensor([0, 1, 2]), return_parts=True)
+    assert parts["kl_ab"] == 0 and parts["kl_ba"] == 0 and parts["ce_a"] > 0
+
+
+def test_joint_forward_is_one_pass():
+    calls = []
+    model = small_model()
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    x, y = torch.randn(6, 1, 8, 8), torch.tensor([0, 0, 1, 1, 2, 2])
+    PatchSwapObjective(forward="joint")(model, x, y)
+    PatchSwapObjective()(model, x, y)
+    assert calls == [12, 6, 6]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"forward": "both"}, "forward='both' is unknown"),
+        ({"grid": 0}, "grid=0"),
+        ({"p": 1.5}, "p=1.5"),
+        ({"temperature": float("nan")}, "temperature=nan"),
+        ({"one_cell": "yes"}, "one_cell='yes'"),
+    ],
+)
+def test_bad_options_are_one_line(kwargs, words):
+    with pytest.raises(PatchswapError, match=words.replace("(", r"\(")):
+        PatchSwapObjective(**kwargs)
+
+
+def test_iterable_dataset_example_trains(capsys):
+    namespace = runpy.run_path(str(EXAMPLE))  # not as __main__: main() runs below
+    loss = namespace["main"](["--samples", "256", "--batch-size", "32"])
+    assert torch.isfinite(torch.tensor(loss))
+    assert "step   0 | loss" in capsys.readouterr().out

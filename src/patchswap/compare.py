@@ -399,7 +399,7 @@ def compare(
     text = to_markdown(rows, list(seeds))
     metrics = None
     if evaluations:
-        say = _silent if quiet else print
+        say = silent if quiet else print
         metrics = [run_metrics(c.folder, s, evaluations, say) for c, s in zip(cells, summaries)]
         table = metrics_markdown(rows, row_values(cells, metrics), metric_names(evaluations))
         text += f"\n{table}"
@@ -407,5 +407,5 @@ def compare(
     return rows, text
 
 
-def _silent(_: str) -> None:
-    pass
+def silent(_: str) -> None:
+    """A `say` that prints nothing (`--quiet`)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..compare import Cell, run_cell
+from ..compare import Cell, run_cell, silent
 from ..evaluation.run_metrics import run_metrics
 from ..outputs import check_writable_folder
 from .plan import Plan
@@ -36,7 +36,7 @@ def run_study(
             number += 1
             summary, action = run_cell(cell, quiet)
             metrics = run_metrics(
-                cell.folder, summary, plan.evaluations, say if not quiet else _silent
+                cell.folder, summary, plan.evaluations, say if not quiet else silent
             )
             measured[group.name].append((cell, summary, metrics))
             say(
@@ -46,7 +46,3 @@ def run_study(
     page = write_study(plan, measured, docs_dir / plan.name, time.perf_counter() - started)
     say(f"study {plan.name}: {page}")
     return page
-
-
-def _silent(_: str) -> None:
-    pass

@@ -1,6 +1,7 @@
-"""DDP under torchrun on CPU (gloo): same metrics as one process, stop and resume.
+"""DDP under torchrun on CPU (gloo): same metrics as one process, stop and resume; and the
+collectives methods call (CRD's memory banks) in 2 gloo processes.
 
-Each test starts real `torchrun` jobs of 2 processes, so they take a few seconds each.
+The trainer tests start real `torchrun` jobs of 2 processes, so they take a few seconds each.
 """
 
 import gzip
@@ -144,3 +145,101 @@ def test_method_parameters_get_averaged_gradients(tmp_path):
         with_grad, without = torch.load(f"{out}{rank}.pt")
         assert torch.equal(with_grad, torch.full((3,), 1.5))
         assert torch.equal(without, torch.full((2,), 2.0))
+
+
+# --- collectives that methods call, and CRD's memory banks over 2 gloo processes -------------
+
+CRD_LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+GLOBAL_BATCH = torch.tensor([0, 5, 2, 7])  # rank 0 takes the first half, rank 1 the second
+
+
+def _crd(seed, teacher):
+    """A CRD method with a batch-norm-free student (a sample's embedding does not depend on
+    the rest of its shard) and fixed negatives; heads and banks drawn after `seed`."""
+    from torch import nn
+
+    from patchswap.methods import MethodContext, build_method
+
+    n = len(CRD_LABELS)
+    context = MethodContext(10, 1, (8, 8), 1, num_samples=n, train_labels=CRD_LABELS)
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 10))
+    torch.manual_seed(seed)
+    spec = {"name": "crd", "teacher": teacher, "nce_k": 3, "feat_dim": 4}
+    method = build_method(spec, student, context).train()
+    method.sample_rows = lambda index: (index[:, None] + torch.arange(4)) % n
+    return student, method
+
+
+def _crd_state_after_step(indices, seed, teacher):
+    """The method's own state (not the teacher's) after one step over `indices`."""
+    from patchswap.methods import Batch
+
+    student, method = _crd(seed, teacher)
+    images = torch.randn(len(CRD_LABELS), 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    method(student, Batch(images[indices], CRD_LABELS[indices], indices))
+    return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
+
+
+def _two_process_worker(rank, init_file, out, teacher):
+    import torch.distributed as dist
+
+    from patchswap.distributed_ops import all_gather, all_reduce_sum, broadcast_state
+
+    torch.set_num_threads(1)  # a forked child must not enter the parent's OpenMP pool (hangs)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    rows = torch.arange(1 + 2 * rank)  # uneven shards: 1 row on rank 0, 3 on rank 1
+    index, values = all_gather(rows, rows[:, None] + 10.0 * rank)
+    total = all_reduce_sum(torch.tensor([rank + 1.0]))
+    module = torch.nn.Linear(2, 1)
+    module.register_buffer("counts", torch.full((3,), float(rank)))
+    torch.nn.init.constant_(module.weight, rank)
+    broadcast_state(module)
+    # Each process starts from its own random heads and banks (seed = rank), as under torchrun.
+    crd = _crd_state_after_step(GLOBAL_BATCH.chunk(2)[rank], rank, teacher)
+    torch.save((index, values, total, module.state_dict(), crd), f"{out}{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """What each of 2 gloo processes computed (one start for all the checks below), and the
+    teacher checkpoint CRD used."""
+    from patchswap.models import build_model
+
+    folder = tmp_path_factory.mktemp("collectives")
+    teacher = str(folder / "teacher.pt")
+    model = {"name": "resnet8", "kwargs": {"width": 4}}
+    weights = build_model("resnet8", 10, 1, width=4).state_dict()
+    torch.save({"config": {"model": model}, "model": weights}, teacher)
+    out = str(folder / "rank")
+    # fork: the children inherit the imports (spawn re-imports everything: ~30x slower here)
+    torch.multiprocessing.start_processes(
+        _two_process_worker,
+        args=(str(folder / "init"), out, teacher),
+        nprocs=2,
+        start_method="fork",
+    )
+    return [torch.load(f"{out}{rank}.pt", weights_only=True) for rank in range(2)], teacher
+
+
+def test_collectives_gather_uneven_shards_sum_and_copy_rank_0(two_processes):
+    for index, values, total, state, _ in two_processes[0]:
+        assert index.tolist() == [0, 0, 1, 2]
+        assert values.flatten().tolist() == [0.0, 10.0, 11.0, 12.0]
+        assert total.item() == 3.0
+        assert torch.equal(state["weight"], torch.zeros(1, 2))
+        assert torch.equal(state["counts"], torch.zeros(3))
+
+
+def test_crd_banks_and_z_move_as_one_process_over_the_global_batch(two_processes):
+    ranks, teacher = two_processes
+    one = _crd_state_after_step(GLOBAL_BATCH, 0, teacher)
+    start = _crd(0, teacher)[1]
+    for key in ("memory_student", "memory_teacher"):  # the step moved exactly the batch's rows
+        moved = (one[key] != start.state_dict()[key]).any(dim=1)
+        assert moved.nonzero().flatten().tolist() == sorted(GLOBAL_BATCH.tolist())
+    for *_, state in ranks:
+        assert state.keys() == one.keys()
+        for key, value in one.items():
+            torch.testing.assert_close(state[key], value, msg=lambda m, key=key: f"{key}: {m}")

@@ -5,8 +5,8 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from patchswap.errors import PatchswapError
 from patchswap.methods import Batch, MethodContext, build_method
 from patchswap.methods.at import attention_loss, attention_map, paired_stages
 from patchswap.methods.features import Stage
@@ -31,13 +31,30 @@ def _stages(*sizes):
     return [Stage(f"s{size}", 8, (size, size)) for size in sizes]
 
 
-def test_stages_pair_from_the_end_and_sizes_must_agree():
+def test_stages_pair_from_the_end():
     pairs = paired_stages(_stages(32, 16, 8), _stages(64, 32, 16, 8))
     assert [(s.name, t.name) for s, t in pairs] == [("s32", "s32"), ("s16", "s16"), ("s8", "s8")]
-    with pytest.raises(
-        PatchswapError, match="'s32' is 32x32 but the teacher stage paired with it, 's16'"
-    ):
-        paired_stages(_stages(32, 16), _stages(16, 8))
+
+
+def test_the_larger_map_is_average_pooled_to_the_smaller_as_repdistiller_does():
+    big = torch.rand(2, 3, 8, 8)
+    small = torch.rand(2, 5, 4, 4)
+    pooled = F.adaptive_avg_pool2d(big, (4, 4))
+    expected = attention_loss(pooled, small, 2.0)
+    assert attention_loss(big, small, 2.0).item() == pytest.approx(expected.item())
+    assert attention_loss(small, big, 2.0).item() == pytest.approx(expected.item())
+
+
+def test_a_vgg_student_is_matched_on_its_blocks_after_a_pooling(teacher_checkpoint):
+    # The resnet8 teacher has three stages (28, 14, 7): they pair with VGG's last three.
+    model = build_model("vgg13", 10, 1)
+    method = build_method({"name": "at", "teacher": str(teacher_checkpoint)}, model, CONTEXT)
+    student_watch, teacher_watch = method._watches
+    assert student_watch.names == ["block2", "block3", "block4"]
+    assert teacher_watch.names == ["layer1", "layer2", "layer3"]
+    method.train()
+    out = method(model, Batch(torch.randn(4, 1, 28, 28), torch.arange(4), torch.arange(4)))
+    assert math.isfinite(out.losses["at"].item()) and out.losses["at"].item() > 0
 
 
 def test_at_loss_sums_stages_of_student_and_teacher(teacher_checkpoint):

@@ -4,12 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from recipe_run import assert_resume_continues_the_run, train_recipe_one_epoch
+from torch import nn
 
 from patchswap.config import load_config
 from patchswap.engine import Trainer
 from patchswap.methods import Batch, MethodContext, build_method
 from patchswap.methods.byot import hint_loss
-from patchswap.models import build_model
+from patchswap.methods.features import classifier_of, find_stages
+from patchswap.models import available_models, build_model
 
 CONTEXT = MethodContext(num_classes=10, epochs=1, image_size=(28, 28), in_channels=1)
 
@@ -29,6 +31,34 @@ def test_a_branch_after_every_stage_but_the_last_reaches_the_final_resolution():
         (branch.body[0].in_channels, branch.body[6].out_channels) for branch in method.branches
     ]
     assert widths == [(16, 64), (32, 64)]  # to the final stage's width, 64
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_branches_sit_on_the_stage_outputs_of_every_registered_model(name):
+    model = build_model(name, 10, 3)
+    method = build_method({"name": "byot"}, model, MethodContext(10, 1, (32, 32), 3))
+    stages = find_stages(model, 3, (32, 32))
+    assert method.stage_names == list(model.stage_names[:-1])  # never the stem
+    out = method(model, Batch(torch.randn(2, 3, 32, 32), torch.arange(2), torch.arange(2)))
+    assert out.logits.shape == (2, 10)
+    width = classifier_of(model)[1].in_features
+    for branch, stage, feature_map in zip(
+        method.branches, stages, method.tap.features(method.stage_names)
+    ):
+        assert feature_map.shape[1:] == (stage.channels, *stage.size)
+        convs = branch.body[:9](feature_map)  # three conv-BN-ReLU, before pooling
+        assert convs.shape == (2, width, *stages[-1].size)  # about the final resolution
+        features, logits = branch(feature_map)
+        assert features.shape == (2, width) and logits.shape == (2, 10)
+
+
+def test_branch_convs_start_kaiming_normal_fan_out_as_the_reimplementation():
+    _, method = make()
+    convs = [m for m in method.branches.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 6
+    for conv in convs:
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.2)
 
 
 def test_hint_loss_counts_only_where_either_side_is_active():

@@ -22,18 +22,25 @@ def make_model():
     return nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
 
 
-def test_loss_matches_the_self_kd_lib_formula():
+@pytest.mark.parametrize(
+    "options, ce_weight",
+    [
+        ({}, 0.25),  # Self-KD-Lib: CE over the 2B logits (the view mean), halved again
+        ({"ce_weight": 0.5}, 0.5),  # the plain view mean, kept as an option
+    ],
+)
+def test_loss_matches_the_self_kd_lib_formula(options, ce_weight):
     model = make_model()
     images = torch.randn(3, 2, 1, 2, 2)  # 3 samples x 2 views
     targets = torch.tensor([0, 2, 1])
-    out = build_method({"name": "ddgsd"}, model, CONTEXT)(
+    out = build_method({"name": "ddgsd", **options}, model, CONTEXT)(
         model, Batch(images, targets, torch.arange(3))
     )
     with torch.no_grad():
         z1, z2 = model(images[:, 0]), model(images[:, 1])
         f1, f2 = model[:3](images[:, 0]), model[:3](images[:, 1])
     expected = (
-        0.5 * float(F.cross_entropy(z1, targets) + F.cross_entropy(z2, targets))
+        ce_weight * float(F.cross_entropy(z1, targets) + F.cross_entropy(z2, targets))
         + 16 * kl(z2, z1, 4.0)
         + 16 * kl(z1, z2, 4.0)
         + 5e-4 * float(f1.mean() - f2.mean()) ** 2

@@ -66,9 +66,16 @@ def test_loss_matches_a_direct_computation():
 
 
 def test_models_without_a_plain_pooled_classifier_are_refused():
-    model = build_model("shufflenetv2", 10, 1)
-    with pytest.raises(PatchswapError, match="ShuffleNetV2 transforms its last stage"):
+    model = nn.Sequential(  # max-pools its last map into the classifier
+        nn.Conv2d(1, 4, 3), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+    with pytest.raises(PatchswapError, match="Sequential transforms its last feature map"):
         build_method({"name": "zipf_ls"}, model, CONTEXT)
+
+
+@pytest.mark.parametrize("name", ["shufflenetv2", "mobilenetv2", "vgg13"])
+def test_cifar_models_pool_their_last_feature_map_into_the_classifier(name):
+    build_method({"name": "zipf_ls"}, build_model(name, 10, 1), CONTEXT)  # not refused
 
 
 def test_recipe_trains_one_epoch(tiny_run, tmp_path):

@@ -1,7 +1,8 @@
 """Process-group set-up for `torchrun` and the collectives the trainer needs.
 
 Without `torchrun` (WORLD_SIZE unset or 1) everything here is a no-op, so the same trainer
-runs on a laptop CPU, one GPU, or many GPUs.
+runs on a laptop CPU, one GPU, or many GPUs. Collectives that methods also call live in the
+leaf module `patchswap.distributed_ops` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from ..distributed_ops import all_reduce_sum
+
+__all__ = [
+    "DistEnv",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "average_gradients",
+    "barrier",
+    "broadcast_buffers",
+    "init_distributed",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,6 @@ def init_distributed(use_cuda: bool) -> DistEnv:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)
     return DistEnv(rank, world_size, local_rank)
-
-
-def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over all processes (identity when not distributed)."""
-    if dist.is_initialized():
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
 
 
 def all_gather_objects(obj: Any) -> list[Any]:

@@ -1,8 +1,9 @@
 """Grad-CAM maps (Selvaraju et al. 2017) of the last conv stage, Figure 9 of the paper.
 
 Uses the maintained `grad-cam` package (jacobgil/pytorch-grad-cam). The target layer is the
-model's last stage found by `methods.features.find_stages` (e.g. `layer4` of a ResNet), so any
-model from any source works without naming its layers.
+last feature map before global pooling, found by `methods.features.last_feature_map` (`layer4`
+of a ResNet, the 1x1 head conv of MobileNetV2 and ShuffleNetV2, as pytorch-grad-cam's own
+examples choose), so any model from any source works without naming its layers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from ..methods.features import find_stages
+from ..methods.features import last_feature_map
 
 
 def grad_cam(
@@ -27,8 +28,8 @@ def grad_cam(
     image_size: tuple[int, int],
 ) -> np.ndarray:
     """Grad-CAM maps (N, H, W) in [0, 1] of `images` (normalized, on the model's device) for
-    the classes `targets`, at the output of the model's last stage."""
-    stage = find_stages(model, in_channels, image_size)[-1].name
+    the classes `targets`, at the model's last feature map."""
+    stage = last_feature_map(model, in_channels, image_size).name
     layer = dict(model.named_modules())[stage]
     was_training = model.training
     with GradCAM(model=model, target_layers=[layer]) as cam:

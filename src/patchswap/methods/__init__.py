@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from ..config import build_dataclass
+from ..distributed_ops import broadcast_state
 from ..errors import unknown_name
 from .base import Batch, Method, MethodContext, StepOutput
 
@@ -48,9 +49,15 @@ def method_options(spec: dict[str, Any]) -> tuple[type[Method], Any]:
 
 
 def build_method(spec: dict[str, Any], model: nn.Module, context: MethodContext) -> Method:
-    """Build the method named by `spec["name"]` with the remaining keys as its options."""
+    """Build the method named by `spec["name"]` with the remaining keys as its options.
+
+    Under `torchrun` the method's initial state (heads, memory banks) is rank 0's in every
+    process, as DDP does for the model, so that all processes apply the same updates to it.
+    """
     cls, options = method_options(spec)
-    return cls(model, options, context)
+    method = cls(model, options, context)
+    broadcast_state(method)
+    return method
 
 
 __all__ = [

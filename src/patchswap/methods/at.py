@@ -5,10 +5,12 @@ mean squared difference of student and teacher maps, summed over stages. `CE + 1
 `p = 2`: RepDistiller `distiller_zoo/AT.py`, `scripts/run_cifar_distill.sh`
 (`--distill attention -a 0 -b 1000`), `helper/loops.py` (stage outputs `feat[1:-1]`).
 
-Stages come from `find_stages` (the last module at each resolution). When the nets have
-different numbers of stages, the last `N` of each are paired. RepDistiller pairs `feat[1:-1]`
-by position and average-pools the larger map down to the smaller one; here paired stages must
-have the same size (true for every Table 4 pair) and a mismatch is an error instead.
+Stages come from `find_stages`: RepDistiller's `feat[1:-1]` for every registered model (a
+VGG's `block1..block4`, a ResNet's `layer1..layerN`). As in RepDistiller's `AT.at_loss`, when
+two paired maps differ in size the larger is average-pooled down to the smaller (a VGG16
+student's `block1` is 16x16, its ResNet101 teacher's `layer1` 32x32). When the nets have
+different numbers of stages, the last `N` of each are paired (RepDistiller zips from the first;
+every Table 4 pair has four stages on both sides, where the two agree).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, PatchswapError
+from ..errors import ConfigError
 from .base import Batch, MethodContext
 from .features import Stage, find_stages
 from .teacher_student import FeatureDistillationOptions, Features, TeacherStudent
@@ -32,17 +34,9 @@ class ATOptions(FeatureDistillationOptions):
 
 
 def paired_stages(student: list[Stage], teacher: list[Stage]) -> list[tuple[Stage, Stage]]:
-    """The last `N` stages of each net, paired in order; sizes must agree."""
+    """The last `N` stages of each net, paired in order."""
     n = min(len(student), len(teacher))
-    pairs = list(zip(student[-n:], teacher[-n:]))
-    for s, t in pairs:
-        if s.size != t.size:
-            raise PatchswapError(
-                f"at: student stage {s.name!r} is {s.size[0]}x{s.size[1]} but the teacher stage "
-                f"paired with it, {t.name!r}, is {t.size[0]}x{t.size[1]}; use a teacher whose "
-                "stages downsample like the student's"
-            )
-    return pairs
+    return list(zip(student[-n:], teacher[-n:]))
 
 
 def attention_map(feature: torch.Tensor, p: float) -> torch.Tensor:
@@ -51,7 +45,13 @@ def attention_map(feature: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def attention_loss(student: torch.Tensor, teacher: torch.Tensor, p: float) -> torch.Tensor:
-    """Mean squared difference of the two attention maps."""
+    """Mean squared difference of the two attention maps, the larger feature map first
+    average-pooled to the size of the smaller."""
+    s_size, t_size = student.shape[2:], teacher.shape[2:]
+    if s_size[0] > t_size[0]:
+        student = F.adaptive_avg_pool2d(student, t_size)
+    elif t_size[0] > s_size[0]:
+        teacher = F.adaptive_avg_pool2d(teacher, s_size)
     return (attention_map(student, p) - attention_map(teacher, p)).pow(2).mean()
 
 

@@ -2,11 +2,14 @@
 
 The authors' ICCV code is not public; this follows the ICCV-style reimplementation
 luanyunteng/pytorch-be-your-own-teacher (`models/resnet.py::branchBottleNeck`, `train.py`).
-After every stage but the last, an auxiliary branch: 1x1 conv to `C/4` -> `k x k` conv with
-stride `k` -> 1x1 conv to `C`, each with BN + ReLU, global average pooling and a linear
-classifier, where `C` is the width of the model's classifier input (the final stage's width
-for ResNets) and `k` the stage's size over the final stage's size (8/4/2 on a CIFAR
-ResNet18), so the branch sees about the final resolution. Loss, with the final logits `z`:
+After every stage output but the last (`find_stages`: `layer1..` of a ResNet, `block1..` of a
+VGG, never the stem), an auxiliary branch: 1x1 conv to `C/4` -> `k x k` conv with stride `k`
+-> 1x1 conv to `C`, each with BN + ReLU, global average pooling and a linear classifier, where
+`C` is the width of the model's classifier input (the final stage's width for ResNets) and `k`
+the stage's size over the final stage's size (8/4/2 on a CIFAR ResNet18), so the branch sees
+about the final resolution. The branch convs are initialized as the reimplementation's model
+(`kaiming_normal_`, `fan_out`, ReLU gain; biases and BN left at PyTorch's defaults). Loss, with
+the final logits `z`:
 
 `(1 - alpha) sum_i CE(z_i, y) + alpha T^2 sum_{i shallow} KL(softmax(z/T) || softmax(z_i/T))
 + beta sum_{i shallow} sum_{b, c} (f_i - f)^2 [f_i > 0 or f > 0]`
@@ -77,6 +80,9 @@ class Branch(nn.Module):
             nn.Flatten(),
         )
         self.fc = nn.Linear(width, num_classes)
+        for module in self.body.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(pooled features, logits)`."""

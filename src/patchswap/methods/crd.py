@@ -8,7 +8,10 @@ every training sample. Each anchor is scored against its own memory row (the pos
 `nce_k` other rows (negatives) in the other network's bank: `exp(v.m / nce_t) / Z`, with `Z`
 fixed from the first batch as `mean * N`; the NCE loss with noise `1/N` is applied in both
 directions. Afterwards the anchors' rows move to `nce_m * old + (1 - nce_m) * new` and are
-renormalized. Memory banks and `Z` are buffers, so checkpoints carry them.
+renormalized. Memory banks and `Z` are buffers, so checkpoints carry them. Under `torchrun`
+each process scores its shard of the batch, but `Z` comes from the whole global batch and
+every process moves the rows of the whole global batch, so all processes keep identical banks
+(as one process over the same global batch would).
 
 Source: RepDistiller `crd/criterion.py` (`CRDLoss`, `ContrastLoss`, `Embed`), `crd/memory.py`
 (`ContrastMemory`), `train_student.py` (`--feat_dim 128 --nce_k 16384 --nce_t 0.07
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed_ops import all_gather, all_reduce_sum
 from ..errors import ConfigError
 from .base import Batch, MethodContext
 from .features import classifier_of
@@ -132,9 +136,15 @@ class CRD(TeacherStudent):
         student_scores = contrast_scores(self.memory_teacher[rows], v_student, t)
         teacher_scores = contrast_scores(self.memory_student[rows], v_teacher, t)
         n = self.context.num_samples
-        first = torch.stack([student_scores.mean(), teacher_scores.mean()]).detach() * n
+        # Z from the mean score of the whole global batch, so every process sets the same Z.
+        count = student_scores.new_tensor(student_scores.numel())
+        totals = torch.stack([student_scores.sum(), teacher_scores.sum(), count]).detach()
+        all_reduce_sum(totals)
+        first = totals[:2] / totals[2] * n
         self.z.copy_(torch.where(self.z > 0, self.z, first))
         loss = nce_loss(student_scores / self.z[0], n) + nce_loss(teacher_scores / self.z[1], n)
-        update_memory(self.memory_student, index, v_student.detach(), self.options.nce_m)
-        update_memory(self.memory_teacher, index, v_teacher.detach(), self.options.nce_m)
+        # Every process moves the rows of the whole global batch: the banks stay identical.
+        index, v_student, v_teacher = all_gather(index, v_student, v_teacher)
+        update_memory(self.memory_student, index, v_student, self.options.nce_m)
+        update_memory(self.memory_teacher, index, v_teacher, self.options.nce_m)
         return loss

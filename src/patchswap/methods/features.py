@@ -1,8 +1,9 @@
 """Feature taps: intermediate outputs of an unmodified model, through forward hooks.
 
-Distillation methods need stage outputs (AT, BYOT), the penultimate embedding (SP, RKD, CRD,
-DDGSD) or the last feature map (Zipf's LS). Models from any source go in unchanged: the taps
-find those places by running one probe forward and watching the model's top-level children.
+Distillation methods need stage outputs (AT, BYOT, SP), the penultimate embedding (RKD, CRD,
+DDGSD) or the map pooled into the classifier (Zipf's LS). Models from any source go in
+unchanged: registered models name their stage outputs (`stage_names`), and everything else is
+found by running one probe forward and watching the model's top-level children.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import PatchswapError
 
 @dataclass(frozen=True)
 class Stage:
-    """A top-level child of the model whose output is the last feature map at a resolution."""
+    """A submodule whose output is a feature map the methods tap: name, channels, size."""
 
     name: str
     channels: int
@@ -36,25 +37,26 @@ def classifier_of(model: nn.Module) -> tuple[str, nn.Linear]:
 
 
 @torch.no_grad()
-def find_stages(model: nn.Module, in_channels: int, image_size: tuple[int, int]) -> list[Stage]:
-    """Stages in forward order: for each spatial size a 4-D output passes through, the last
-    top-level child that produced it (e.g. `layer1..layer4` of a ResNet, with the stem first).
-    Parameter-free children that pool to 1x1 (global pooling) are not stages.
-    """
+def _probe(
+    model: nn.Module, names: Sequence[str], in_channels: int, image_size: tuple[int, int]
+) -> list[tuple[str, torch.Size]]:
+    """`(name, shape)` of each 4-D output of the submodules `names` in one eval-mode forward of
+    two blank images, in call order. Parameter-free modules that pool to 1x1 (global pooling)
+    are left out."""
     records: list[tuple[str, torch.Size]] = []
 
-    def record(name: str, child: nn.Module, out: torch.Tensor) -> None:
+    def record(name: str, child: nn.Module, out: object) -> None:
+        if not torch.is_tensor(out) or out.dim() != 4:
+            return
         global_pool = out.shape[2:] == (1, 1) and next(child.parameters(), None) is None
         if not global_pool:
             records.append((name, out.shape))
 
     hooks = [
-        child.register_forward_hook(
-            lambda m, _i, out, name=name: (
-                record(name, m, out) if torch.is_tensor(out) and out.dim() == 4 else None
-            )
+        model.get_submodule(name).register_forward_hook(
+            lambda m, _i, out, name=name: record(name, m, out)
         )
-        for name, child in model.named_children()
+        for name in names
     ]
     was_training = model.training
     model.eval()
@@ -66,16 +68,50 @@ def find_stages(model: nn.Module, in_channels: int, image_size: tuple[int, int])
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    stages: dict[tuple[int, int], Stage] = {}
-    for name, shape in records:
-        size = (shape[2], shape[3])
-        stages.pop(size, None)  # keep insertion order of the *last* producer per size
-        stages[size] = Stage(name, shape[1], size)
-    if not stages:
+    return records
+
+
+def _top_level_maps(
+    model: nn.Module, in_channels: int, image_size: tuple[int, int]
+) -> list[tuple[str, torch.Size]]:
+    """The 4-D outputs of the model's top-level children, in call order; at least one."""
+    records = _probe(model, [name for name, _ in model.named_children()], in_channels, image_size)
+    if not records:
         raise PatchswapError(
             f"found no 4-D feature maps among the top-level modules of {type(model).__name__}"
         )
+    return records
+
+
+def _stage(name: str, shape: torch.Size) -> Stage:
+    return Stage(name, shape[1], (shape[2], shape[3]))
+
+
+def find_stages(model: nn.Module, in_channels: int, image_size: tuple[int, int]) -> list[Stage]:
+    """The model's stage outputs in forward order, where AT pairs maps and BYOT attaches heads.
+
+    A model that lists them in `stage_names` (every registered model: RepDistiller's
+    `feat[1:-1]`, e.g. `layer1..layer4` of a ResNet, `block1..block4` of a VGG) gets exactly
+    those. Any other model is probed: for each spatial size a 4-D output passes through, the
+    last top-level child that produced it (which keeps a stem whose resolution no stage shares).
+    """
+    declared = getattr(model, "stage_names", None)
+    if declared is not None:
+        shapes = dict(_probe(model, declared, in_channels, image_size))
+        return [_stage(name, shapes[name]) for name in declared]
+    stages: dict[tuple[int, int], Stage] = {}
+    for name, shape in _top_level_maps(model, in_channels, image_size):
+        stage = _stage(name, shape)
+        stages.pop(stage.size, None)  # keep insertion order of the *last* producer per size
+        stages[stage.size] = stage
     return list(stages.values())
+
+
+def last_feature_map(model: nn.Module, in_channels: int, image_size: tuple[int, int]) -> Stage:
+    """The last 4-D map a top-level child outputs before global pooling: for a plain CNN, the
+    map that is pooled into the classifier (which can come after the last stage, e.g. the
+    1x1 head conv of MobileNetV2 and ShuffleNetV2)."""
+    return _stage(*_top_level_maps(model, in_channels, image_size)[-1])
 
 
 class FeatureTap:

@@ -12,7 +12,8 @@ updated). From epoch 2, with `r = e / E` (1-based epoch over total epochs), per 
 
 summed over the batch and divided by `B`; the loss terms read the memory before this step's
 update. `gamma` 0.1, `T` 5, `mu` 1.0 for ResNet18 (0.3 WRN-40-2 / MobileNetV2, 0.5
-ShuffleV2; `train.sh`). The memory and flags are buffers indexed by dataset index, so
+ShuffleV2; `train.sh`; MobileNetV2 and ShuffleV2 train at lr 0.01), which the CIFAR-100
+recipes set per architecture. The memory and flags are buffers indexed by dataset index, so
 checkpoints carry them (N x K floats: 20 MB for CIFAR-100). Under `torchrun` every process
 applies the updates of the whole global batch, so all processes hold the same memory.
 """
@@ -22,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed_ops import all_gather
 from ..errors import ConfigError, PatchswapError
 from .base import Batch, Method, MethodContext, StepOutput
 
@@ -43,17 +44,6 @@ class FerOptions:
             raise ConfigError(f"method.temperature={self.temperature} must be > 0 (FER: 5)")
         if self.mu <= 0:
             raise ConfigError(f"method.mu={self.mu} must be > 0 (FER: 1.0 for ResNet18)")
-
-
-def gather_batch(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Each tensor concatenated over all processes (shards may differ in length); as is alone."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return tensors
-    shards: list = [None] * dist.get_world_size()
-    dist.all_gather_object(shards, [t.cpu() for t in tensors])
-    return tuple(
-        torch.cat([shard[i] for shard in shards]).to(t.device) for i, t in enumerate(tensors)
-    )
 
 
 class Fer(Method):
@@ -103,5 +93,5 @@ class Fer(Method):
                 "ce": (ce_weight * ce).sum() / len(z),
                 "memory_ce": (progress * (1.0 - o.gamma) * learned * memory_ce).sum() / len(z),
             }
-        self.remember(*gather_batch(z.detach(), batch.targets, index))
+        self.remember(*all_gather(z.detach(), batch.targets, index))
         return StepOutput(losses, logits, batch.targets)

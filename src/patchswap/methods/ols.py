@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed_ops import all_reduce_sum
 from ..errors import ConfigError
 from .base import Batch, Method, MethodContext, StepOutput
 
@@ -89,8 +89,7 @@ class Ols(Method):
         correct = (probs.argmax(dim=1) == targets).to(probs.dtype)
         rows = F.one_hot(targets, probs.shape[1]).to(probs.dtype) * correct[:, None]
         step = torch.cat([rows.T @ probs, rows.sum(dim=0)[:, None]], dim=1)  # matmul: deterministic
-        if dist.is_available() and dist.is_initialized():  # every process adds the whole batch
-            dist.all_reduce(step)
+        all_reduce_sum(step)  # every process adds the whole global batch
         self.accumulated += step[:, :-1]
         self.counts += step[:, -1]
 

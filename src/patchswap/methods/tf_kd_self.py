@@ -6,7 +6,9 @@ teacher in eval mode (`train_kd.py`); ResNet18 on CIFAR-100 uses alpha 0.95, T 6
 multiplier 50 (`experiments/kd_experiments/resnet18_distill/resnet18_self_teacher/
 params.json`). `nn.KLDivLoss()` reduces with 'mean' over all `B x K` elements, i.e. the
 per-sample KL divided by `K`; that scaling is kept, so the multiplier means what it means
-there (50 with `K = 100` weighs the per-sample KL by 0.5).
+there (50 with `K = 100` weighs the per-sample KL by 0.5). For ShuffleNetV2 and MobileNetV2 the
+authors use alpha 0.95, T 20, multiplier 1 (`shufflenet_distill/shufflenet_self_teacher`,
+`mobilenet_distill/mobilenet_self_teacher`); the CIFAR-100 recipes of those nets set them.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ non-targets. Loss: `CE + lam KL(P || softmax(z without the target))`, no tempera
 `lam` 0.1 (CIFAR-100). The votes take no gradient.
 
 The dense logits need the classifier to be applied directly to the global average of the last
-stage (ResNets, VGG, MobileNetV2, ShuffleNetV1); this is checked once at start-up with a probe
-forward, and other models are refused with a clear error.
+feature map (`features.last_feature_map`; true for every registered model); this is checked
+once at start-up with a probe forward, and other models are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ConfigError, PatchswapError
 from ..losses import kl_divergence
 from .base import Batch, Method, MethodContext, StepOutput
-from .features import FeatureTap, Stage, classifier_of, find_stages
+from .features import FeatureTap, Stage, classifier_of, last_feature_map
 
 
 @dataclass
@@ -75,7 +75,7 @@ class ZipfLs(Method):
 
     def __init__(self, model: nn.Module, options: ZipfLsOptions, context: MethodContext):
         super().__init__(model, options, context)
-        last = find_stages(model, context.in_channels, context.image_size)[-1]
+        last = last_feature_map(model, context.in_channels, context.image_size)
         self.stage = last.name
         # A plain callable, not a submodule: the classifier stays the model's (not in this
         # method's parameters or state) and is reached directly, also when the trainer passes
@@ -86,9 +86,9 @@ class ZipfLs(Method):
 
     @torch.no_grad()
     def _check_pooling(self, model: nn.Module, last: Stage, context: MethodContext) -> None:
-        """Refuse models whose classifier input is not the global mean of the last stage.
+        """Refuse models whose classifier input is not the global mean of the last feature map.
 
-        A probe forward replaces that stage's output by a fixed mixed-sign map (a fresh copy, so
+        A probe forward replaces that map by a fixed mixed-sign map (a fresh copy, so
         in-place ops downstream cannot edit the reference); its spatial mean must then be what
         reaches the classifier. A ReLU, max pool or layer in between changes it.
         """
@@ -112,9 +112,9 @@ class ZipfLs(Method):
         ):
             raise PatchswapError(
                 f"zipf_ls needs a classifier applied directly to the global average pool of the "
-                f"last stage; {type(model).__name__} transforms its last stage "
-                f"({self.stage!r}) before the classifier; use a model that pools its last stage "
-                f"straight into the classifier (e.g. resnet18, vgg13, mobilenetv2)"
+                f"last feature map; {type(model).__name__} transforms its last feature map "
+                f"({self.stage!r}) before the classifier; use a model that pools it straight "
+                f"into the classifier (e.g. resnet18, vgg13, mobilenetv2)"
             )
 
     def forward(self, model: nn.Module, batch: Batch) -> StepOutput:

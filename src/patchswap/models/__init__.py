@@ -19,7 +19,9 @@ Hub architectures, randomly initialised, never downloaded (:mod:`.hub`):
 
 Extra keyword arguments are model options; for hub models they go to the hub's constructor.
 Stages are named submodules (``layer1..``, ``block0..``, ``blocks[i]``) and the classifier is
-``linear``/``fc``/``classifier``, so feature taps are plain forward hooks.
+``linear``/``fc``/``classifier``, so feature taps are plain forward hooks. Every registered
+model lists its stage outputs in ``stage_names`` (RepDistiller's ``feat[1:-1]``: no stem), which
+``methods.features.find_stages`` returns; hub models are probed instead.
 """
 
 from __future__ import annotations

@@ -55,6 +55,9 @@ class Bottleneck(ResidualBlock):
 class ResNet(nn.Module):
     """conv3x3-BN-ReLU stem, stages ``layer1..layerN`` (first stride 1, then 2), GAP, classifier.
 
+    ``stage_names`` (``layer1..layerN``) are the stage outputs feature methods tap
+    (RepDistiller's ``feat[1:-1]``).
+
     ``classifier_name`` is ``"linear"`` (kuangliu) or ``"fc"`` (RepDistiller) so each family
     keeps its reference's module name for hooks and state dicts.
     """
@@ -73,6 +76,7 @@ class ResNet(nn.Module):
         self.conv1 = conv3x3(in_channels, stem_width)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.num_stages = len(widths)
+        self.stage_names = tuple(f"layer{i + 1}" for i in range(self.num_stages))
         in_planes = stem_width
         for i, (planes, n) in enumerate(zip(widths, num_blocks, strict=True)):
             stage = make_stage(block, in_planes, planes, n, stride=1 if i == 0 else 2)

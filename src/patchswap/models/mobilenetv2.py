@@ -61,7 +61,13 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """RepDistiller ``MobileNetV2(T, feature_dim, width_mult)``."""
+    """RepDistiller ``MobileNetV2(T, feature_dim, width_mult)``.
+
+    ``stage_names`` are the last block at each resolution after the stem (RepDistiller's
+    ``feat[1:-1]``: after ``blocks[1]``, ``blocks[2]``, ``blocks[4]``, ``blocks[6]``).
+    """
+
+    stage_names = ("blocks.1", "blocks.2", "blocks.4", "blocks.6")
 
     def __init__(
         self,

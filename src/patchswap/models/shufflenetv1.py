@@ -57,7 +57,9 @@ class Bottleneck(nn.Module):
 
 
 class ShuffleNetV1(nn.Module):
-    """RepDistiller ``ShuffleNet(cfg)``."""
+    """RepDistiller ``ShuffleNet(cfg)``; ``stage_names`` are its stage outputs (``feat[1:-1]``)."""
+
+    stage_names = ("layer1", "layer2", "layer3")
 
     def __init__(
         self,

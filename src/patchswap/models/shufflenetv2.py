@@ -5,7 +5,8 @@ Reference: HobbitLong/RepDistiller, ``models/ShuffleNetv2.py`` (``ShuffleV2`` =
 channels (stride 1, no max-pool), stages ``layer1..layer3`` = one ``DownBlock`` (stride 2) then
 ``BasicBlock`` s (channel split, branch, concat, shuffle), 1x1 ``conv2``/``bn2`` head, global
 average pool, ``linear``. State-dict keys match the reference. Differences: blocks return only
-their output (use hooks), pooling is adaptive so 28x28 inputs work, and ``net_size`` is an
+their output (use hooks), pooling is adaptive so 28x28 inputs work, the head's ReLU is a module
+(``relu2``) so a hook sees the map that is pooled into the classifier, and ``net_size`` is an
 option (one of the reference's ``configs`` keys).
 """
 
@@ -93,7 +94,10 @@ class DownBlock(nn.Module):
 
 
 class ShuffleNetV2(nn.Module):
-    """RepDistiller ``ShuffleNetV2(net_size)``."""
+    """RepDistiller ``ShuffleNetV2(net_size)``; ``stage_names`` are its stage outputs
+    (``feat[1:-1]``)."""
+
+    stage_names = ("layer1", "layer2", "layer3")
 
     def __init__(self, net_size: float, num_classes: int, in_channels: int = 3) -> None:
         super().__init__()
@@ -110,6 +114,7 @@ class ShuffleNetV2(nn.Module):
         self.layer3 = self._make_layer(out_channels[2], num_blocks[2])
         self.conv2 = nn.Conv2d(out_channels[2], out_channels[3], kernel_size=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels[3])
+        self.relu2 = nn.ReLU()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(out_channels[3], num_classes)
         init_weights(self)
@@ -123,7 +128,7 @@ class ShuffleNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.relu2(self.bn2(self.conv2(out)))
         return self.linear(torch.flatten(self.avgpool(out), 1))
 
 

@@ -41,7 +41,13 @@ def _conv_block(widths: Sequence[int], in_channels: int) -> nn.Sequential:
 
 
 class VGG(nn.Module):
-    """RepDistiller CIFAR VGG with BatchNorm."""
+    """RepDistiller CIFAR VGG with BatchNorm.
+
+    ``stage_names`` are the blocks after a pooling, ``block1..block4`` (RepDistiller's
+    ``feat[1:-1]``): ``block0`` is the stem, and ``block3`` and ``block4`` share a resolution.
+    """
+
+    stage_names = ("block1", "block2", "block3", "block4")
 
     def __init__(self, cfg: list[list[int]], num_classes: int, in_channels: int = 3) -> None:
         super().__init__()

@@ -204,7 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evs.add_argument("--attack-steps", type=int, help="I-FGSM steps of eps/steps (default: 10)")
     evs.add_argument("--severities", nargs="+", type=int, help="corruption severities (1-5)")
-    evs.add_argument("--corruptions", nargs="+", help="corruption names (default: the ten)")
+    evs.add_argument(
+        "--corruptions",
+        nargs="+",
+        help="corruption names (default: Table 11's ten); with --corruption-root also the "
+        "released sets' others: gaussian_noise shot_noise impulse_noise speckle_noise zoom_blur "
+        "pixelate jpeg_compression spatter saturate",
+    )
     evs.add_argument("--corruption-seed", type=int, help="seed of generated sets (default: 0)")
     evs.add_argument("--bins", type=int, help="ECE bins (default: 15)")
     _add_overrides(evs)

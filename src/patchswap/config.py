@@ -37,6 +37,9 @@ class DataConfig:
     download: bool = False
     samples_per_class: int | None = None  # seeded, class-balanced training subset
     subset_seed: int = 0
+    # class-balanced training images set aside before the subset, never trained on; the
+    # evaluation suite fits post-hoc temperature scaling on them (Guo et al. 2017)
+    holdout_per_class: int | None = None
     augment: bool = True  # the dataset's standard training augmentation (crop + flip)
     crop_padding: int = 4  # padding of the random crop for small-image datasets
     image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
@@ -178,8 +181,10 @@ def _check_range(cfg: RunConfig) -> None:
         raise ConfigError(f"optim.base_batch_size={cfg.optim.base_batch_size} must be >= 1")
     if cfg.schedule.warmup_epochs < 0:
         raise ConfigError(f"schedule.warmup_epochs={cfg.schedule.warmup_epochs} must be >= 0")
-    if cfg.data.samples_per_class is not None and cfg.data.samples_per_class < 1:
-        raise ConfigError(f"data.samples_per_class={cfg.data.samples_per_class} must be >= 1")
+    for key in ("samples_per_class", "holdout_per_class"):
+        value = getattr(cfg.data, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"data.{key}={value} must be >= 1, or null for none")
     if cfg.data.test_subset is not None and cfg.data.test_subset < 1:
         raise ConfigError(f"data.test_subset={cfg.data.test_subset} must be >= 1")
 

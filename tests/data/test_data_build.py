@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from patchswap.config import DataConfig
+from patchswap.config import DataConfig, LabelNoiseConfig
 from patchswap.data import DataBundle, available_datasets, build_datasets
 from patchswap.data.subset import class_balanced_indices
 from patchswap.errors import ConfigError, PatchswapError
@@ -94,6 +94,46 @@ def test_samples_per_class_is_checked_against_the_smallest_class():
 def test_samples_per_class_below_one_fails(cifar10_root):
     with pytest.raises(ConfigError, match="samples_per_class=0"):
         _cifar10(cifar10_root, samples_per_class=0)
+
+
+def test_holdout_is_class_balanced_never_trained_on_and_clean(cifar10_root):
+    """100 images, 10 per class: 2 per class held out, 3 per class of the rest trained on,
+    with 40% label noise on the training labels only."""
+    full = _cifar10(cifar10_root, augment=False)
+    bundle = _cifar10(
+        cifar10_root,
+        augment=False,
+        holdout_per_class=2,
+        samples_per_class=3,
+        label_noise=LabelNoiseConfig(rate=0.4, seed=0),
+    )
+    held, trained = bundle.holdout.indices, bundle.train.base.indices
+    assert len(held) == 20 and not set(held) & set(trained) and len(trained) == 30
+    true_labels = full.train_labels
+    assert torch.bincount(true_labels[held], minlength=10).tolist() == [2] * 10
+    assert torch.bincount(true_labels[trained], minlength=10).tolist() == [3] * 10
+    assert [bundle.holdout[i][1] for i in range(20)] == true_labels[held].tolist()  # clean
+    assert not torch.equal(bundle.train_labels, true_labels[trained])  # the noise is there
+    assert torch.equal(bundle.holdout[0][0], full.train_eval[held[0]][0])  # test transform
+
+
+def test_without_a_holdout_the_training_subset_is_unchanged(cifar10_root):
+    """The subset a recipe trained on before `holdout_per_class` existed, pinned."""
+    assert _cifar10(cifar10_root).holdout is None
+    assert _cifar10(cifar10_root, samples_per_class=2).train.indices == (
+        class_balanced_indices(_cifar10(cifar10_root).train_labels, 2, seed=0).tolist()
+    )
+
+
+def test_holdout_above_the_smallest_class_fails(cifar10_root):
+    with pytest.raises(ConfigError) as info:
+        _cifar10(cifar10_root, holdout_per_class=11)
+    assert str(info.value) == (
+        "data.holdout_per_class=11 but the smallest class of the training set has 10 images; "
+        "use <= 10 or leave it unset"
+    )
+    with pytest.raises(ConfigError, match="smallest class of the training set has 8 images"):
+        _cifar10(cifar10_root, holdout_per_class=2, samples_per_class=9)
 
 
 def test_test_subset_takes_first_images(cifar10_root):

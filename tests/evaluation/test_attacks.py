@@ -87,3 +87,43 @@ def test_normalized_wrapper_round_trips_pixels():
 def test_epsilon_outside_pixel_range_is_a_clear_error():
     with pytest.raises(PatchswapError, match=r"epsilon 8 is outside \[0, 1\]"):
         attack_accuracy(linear_model(), [interior_images()], [8])
+
+
+def test_ifgsm_with_one_step_is_fgsm():
+    model, (images, labels) = linear_model(), interior_images()
+    for eps in (0.01, 0.2):
+        assert torch.equal(
+            ifgsm(model, images, labels, eps, steps=1), fgsm(model, images, labels, eps)
+        )
+
+
+def reference_bim(model, images, labels, eps, steps):
+    """torchattacks' BIM loop, written out: steps of eps/steps, projected on the eps-ball."""
+    adversarial = images.clone()
+    for _ in range(steps):
+        adversarial.requires_grad_(True)
+        loss = F.cross_entropy(model(adversarial), labels)
+        (grad,) = torch.autograd.grad(loss, adversarial)
+        adversarial = adversarial.detach() + eps / steps * grad.sign()
+        adversarial = torch.min(torch.max(adversarial, images - eps), images + eps).clamp(0, 1)
+    return adversarial
+
+
+def test_ifgsm_takes_steps_of_eps_over_steps_on_a_nonlinear_model():
+    class Wavy(nn.Module):
+        """Input gradients that change sign within the eps-ball, so the step size matters."""
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(2)
+            self.inner, self.outer = nn.Linear(12, 16), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.outer(torch.sin(8 * self.inner(x.flatten(1))))
+
+    model = Wavy().eval()
+    images, labels = interior_images(64)
+    eps = 0.3
+    attacked = ifgsm(model, images, labels, eps, steps=5)
+    assert torch.allclose(attacked, reference_bim(model, images, labels, eps, 5), atol=1e-6)
+    assert not torch.allclose(attacked, fgsm(model, images, labels, eps))  # the test has teeth

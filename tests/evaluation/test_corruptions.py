@@ -1,11 +1,24 @@
-"""The corruption generator: types, shapes, determinism, and strength against severity."""
+"""The corruption generator: the original script's pixels, types, shapes, determinism, and
+strength against severity."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
 from patchswap.errors import PatchswapError
-from patchswap.evaluation.corruptions import CORRUPTIONS, PARAMETERS, _magick_motion_blur, corrupt
+from patchswap.evaluation.corruptions import (
+    CORRUPTIONS,
+    FUNCTIONS,
+    PARAMETERS,
+    _magick_motion_blur,
+    corrupt,
+)
+
+# Outputs of the original make_cifar_c.py (its README says how they were made); CI has
+# ../shared beside the checkout.
+GOLDEN = Path(__file__).parents[3] / "shared" / "reference" / "cifar_c_golden" / "golden.npz"
 
 RANDOM = ("glass_blur", "motion_blur", "snow", "frost", "fog", "elastic_transform")
 
@@ -105,3 +118,39 @@ def test_motion_blur_equals_imagemagick(radius, sigma, angle):
     image = MAGICK_INPUT[..., None].astype(np.float64)
     blurred = _magick_motion_blur(image, radius, sigma, angle)[..., 0]
     assert blurred.tolist() == MAGICK_OUTPUT[(radius, sigma, angle)]
+
+
+class LegacyStream:
+    """NumPy's legacy global stream, which make_cifar_c.py draws from, behind the Generator
+    methods the corruptions call."""
+
+    def __init__(self, seed: int):
+        self.state = np.random.RandomState(seed)
+
+    def integers(self, low, high=None, size=None):
+        return self.state.randint(low, high, size)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return self.state.uniform(low, high, size)
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return self.state.normal(loc, scale, size)
+
+
+@pytest.fixture(scope="module")
+def golden():
+    assert GOLDEN.is_file(), f"{GOLDEN} is missing: the tests need ../shared beside the checkout"
+    with np.load(GOLDEN) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_every_pixel_equals_the_original_script_at_every_severity(name, golden):
+    """The golden file was made with numpy.random.seed(1000 * severity + i) before image i."""
+    clean = golden["clean"]
+    for severity in range(1, 6):
+        for i, image in enumerate(clean):
+            stream = LegacyStream(1000 * severity + i)
+            out = FUNCTIONS[name](image[None] / 255.0, PARAMETERS[name][severity - 1], [stream])
+            expected = golden[name][severity - 1, i]
+            assert np.array_equal(np.uint8(out[0]), expected), (name, severity, i)

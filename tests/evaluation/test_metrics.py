@@ -4,18 +4,23 @@ import math
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax
 
 from patchswap.errors import PatchswapError
 from patchswap.evaluation.metrics import (
+    REPORT_SCALES,
+    aupr_error,
     aurc,
     brier_score,
     calibration_bins,
     classification_metrics,
     eaurc,
     expected_calibration_error,
+    fit_temperature,
     fpr_at_95_tpr,
     nll,
     risk_coverage,
+    softmax,
     top_k_accuracy,
 )
 
@@ -96,3 +101,123 @@ def test_classification_metrics_from_logits():
     assert result["brier"] == pytest.approx(0.555)
     assert result["nll"] == pytest.approx(nll(PROBS, LABELS))
     assert result["aurc"] == pytest.approx(aurc(PROBS, LABELS))
+
+
+# Random predictions at error rates other than 0.5, against the formulas written out again
+# here, loop by loop, independently of the vectorized code (ties have probability zero).
+ERROR_RATES = (0.04, 0.13, 0.31, 0.72)
+
+
+def random_predictions(error_rate: float, n: int = 400, classes: int = 7, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    probs = softmax(rng.normal(scale=2.5, size=(n, classes)))
+    predicted = probs.argmax(axis=1)
+    labels = predicted.copy()
+    wrong = rng.choice(n, size=round(error_rate * n), replace=False)
+    labels[wrong] = (predicted[wrong] + rng.integers(1, classes, size=len(wrong))) % classes
+    return probs, labels
+
+
+def by_confidence(probs, labels):
+    """(confidence, correct) pairs, most confident first."""
+    pairs = [(max(p), int(np.argmax(p)) == y) for p, y in zip(probs.tolist(), labels.tolist())]
+    return sorted(pairs, key=lambda pair: -pair[0])
+
+
+@pytest.mark.parametrize("error_rate", ERROR_RATES)
+def test_selective_risk_metrics_on_random_data(error_rate):
+    probs, labels = random_predictions(error_rate)
+    ranked = by_confidence(probs, labels)
+    n, errors, risks = len(ranked), 0, []
+    for i, (_, correct) in enumerate(ranked, start=1):
+        errors += not correct
+        risks.append(errors / i)
+    expected_aurc = sum(risks) / n
+    r = errors / n
+    assert r == pytest.approx(error_rate)
+    assert aurc(probs, labels) == pytest.approx(expected_aurc)
+    assert eaurc(probs, labels) == pytest.approx(expected_aurc - (r + (1 - r) * math.log(1 - r)))
+
+
+@pytest.mark.parametrize("error_rate", ERROR_RATES)
+def test_misclassification_detection_on_random_data(error_rate):
+    probs, labels = random_predictions(error_rate, seed=1)
+    ranked = by_confidence(probs, labels)
+    positives = sum(correct for _, correct in ranked)
+    negatives = len(ranked) - positives
+    # ROC points at every threshold, from accepting nothing to accepting everything.
+    points, tp, fp = [(0.0, 0.0)], 0, 0
+    for _, correct in ranked:
+        tp, fp = tp + correct, fp + (not correct)
+        points.append((tp / positives, fp / negatives))
+    nearest = min(abs(tpr - 0.95) for tpr, _ in points)
+    expected_fpr = min(fpr for tpr, fpr in points if abs(tpr - 0.95) == nearest)
+    assert fpr_at_95_tpr(probs, labels) == pytest.approx(expected_fpr)
+    # Average precision of finding the errors, least confident first.
+    found, precision_sum = 0, 0.0
+    for rank, (_, correct) in enumerate(reversed(ranked), start=1):
+        if not correct:
+            found += 1
+            precision_sum += found / rank
+    assert aupr_error(probs, labels) == pytest.approx(precision_sum / negatives)
+    from sklearn.metrics import average_precision_score  # the reference code's function
+
+    wrong = (probs.argmax(axis=1) != labels).astype(int)
+    assert aupr_error(probs, labels) == pytest.approx(
+        average_precision_score(wrong, -probs.max(axis=1))
+    )
+
+
+@pytest.mark.parametrize("error_rate", ERROR_RATES)
+def test_calibration_and_scores_on_random_data(error_rate):
+    probs, labels = random_predictions(error_rate, seed=2)
+    bins = 15
+    members = [[] for _ in range(bins)]
+    for p, y in zip(probs.tolist(), labels.tolist()):
+        confidence = max(p)
+        members[math.ceil(confidence * bins) - 1].append((confidence, int(np.argmax(p)) == y))
+    expected_ece = sum(
+        abs(sum(c for c, _ in b) / len(b) - sum(ok for _, ok in b) / len(b)) * len(b)
+        for b in members
+        if b
+    ) / len(labels)
+    assert expected_calibration_error(probs, labels, bins) == pytest.approx(expected_ece)
+    brier = [
+        sum((q - (k == y)) ** 2 for k, q in enumerate(p))
+        for p, y in zip(probs.tolist(), labels.tolist())
+    ]
+    assert brier_score(probs, labels) == pytest.approx(sum(brier) / len(brier))
+    log_likelihood = [math.log(p[y]) for p, y in zip(probs.tolist(), labels.tolist())]
+    assert nll(probs, labels) == pytest.approx(-sum(log_likelihood) / len(labels))
+
+
+def test_report_scales_are_the_papers_table_10_units():
+    assert REPORT_SCALES == {
+        "top1": 100.0,
+        "top5": 100.0,
+        "nll": 1.0,
+        "aurc": 1e3,
+        "eaurc": 1e3,
+        "fpr95": 1e2,
+        "aupr_error": 1e2,
+        "ece": 1e2,
+        "ece_scaled": 1e2,
+        "brier": 1e2,
+    }
+
+
+def test_temperature_is_the_nll_minimum():
+    """Over-confident logits (x3 of those the labels were drawn from) want T near 3; the fit
+    beats every temperature of a fine grid."""
+    rng = np.random.default_rng(3)
+    true_logits = rng.normal(scale=1.5, size=(4000, 5))
+    cumulative = np.cumsum(softmax(true_logits), axis=1)
+    labels = np.minimum((rng.random((4000, 1)) > cumulative).sum(axis=1), 4)
+    logits = 3.0 * true_logits
+
+    def loss(t: float) -> float:
+        return float(-log_softmax(logits / t, axis=1)[np.arange(4000), labels].mean())
+
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(3.0, rel=0.1)
+    assert all(loss(fitted) <= loss(t) + 1e-9 for t in np.linspace(0.5, 8.0, 151))

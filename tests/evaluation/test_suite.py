@@ -34,7 +34,9 @@ def test_evaluate_writes_json_report_and_plots(checkpoint, tmp_path, capsys):
 
     results = json.loads((out / "results.json").read_text())
     assert set(results["accuracy"]) == {"top1", "top5", "nll"}
-    assert set(results["calibration"]) == {"aurc", "eaurc", "fpr95", "ece", "brier", "bins"}
+    calibration = {"aurc", "eaurc", "fpr95", "aupr_error", "ece", "brier", "bins"}
+    assert set(results["calibration"]) == calibration | {"temperature", "ece_scaled", "holdout"}
+    assert results["calibration"]["ece_scaled"] is None  # the run held out no images
     assert results["adversarial"]["fgsm"]["0"] == pytest.approx(results["accuracy"]["top1"])
     corruption = results["corruption"]
     assert corruption["source"] == "generated" and len(corruption["corruptions"]) == 10
@@ -45,7 +47,11 @@ def test_evaluate_writes_json_report_and_plots(checkpoint, tmp_path, capsys):
         100 * results["accuracy"]["top1"]
     )
     report = (out / "report.md").read_text()
-    assert "not comparable to the paper" in report
+    assert "not the released CIFAR-10-C" in report and "held out no training images" in report
+    # Table 11 in the paper's unit: error rates, accuracy alongside.
+    table11 = report.split("## Table 11")[1]
+    error_row = next(line for line in table11.splitlines() if line.startswith("| error (%)"))
+    assert error_row.endswith(f"| {100 * (1 - corruption['mean']):.2f} |")
     for name in results["plots"].values():
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
     expected = {"reliability", "adversarial", "corruption", "train_test_gap", "grad_cam"}
@@ -54,10 +60,12 @@ def test_evaluate_writes_json_report_and_plots(checkpoint, tmp_path, capsys):
 
     # The generated set in the released layout, read back as "released" files, gives the same
     # numbers: the loader and the generator agree on the layout.
+    # A released-only corruption (here fog's pixels under pixelate's name) is read from files.
     released = tmp_path / "released"
     shutil.copytree(corruption["folder"], released)
+    shutil.copy(released / "fog.npy", released / "pixelate.npy")
     again = tmp_path / "again"
-    options = ["--corruption-root", str(released), "--corruptions", "fog", "snow"]
+    options = ["--corruption-root", str(released), "--corruptions", "fog", "snow", "pixelate"]
     argv = ["evaluate", str(checkpoint), "--suite", "corruption", "--out", str(again), *options]
     assert main(argv) == 0
     second = json.loads((again / "results.json").read_text())["corruption"]
@@ -66,6 +74,18 @@ def test_evaluate_writes_json_report_and_plots(checkpoint, tmp_path, capsys):
         assert second["corruptions"][name]["severity"]["5"] == pytest.approx(
             corruption["corruptions"][name]["severity"]["5"]
         )
+    assert second["corruptions"]["pixelate"] == second["corruptions"]["fog"]
+
+
+def test_temperature_is_fitted_on_the_held_out_training_images(tiny_run, tmp_path):
+    train(load_config(None, tiny_run("data.holdout_per_class=2")), quiet=True)
+    out = tmp_path / "eval"
+    run = tmp_path / "runs" / "tiny"
+    assert main(["evaluate", str(run), "--suite", "calibration", "--out", str(out)]) == 0
+    calibration = json.loads((out / "results.json").read_text())["calibration"]
+    assert calibration["holdout"] == 20 and calibration["temperature"] > 0
+    assert 0 <= calibration["ece_scaled"] <= 1
+    assert "fitted (NLL) on 20 held-out training images" in (out / "report.md").read_text()
 
 
 def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys):
@@ -74,6 +94,7 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys):
         (["--suite", "accuracy,speed"], "unknown suite 'speed'; valid suites"),
         (["--severities", "0"], "severity 0 is not one of 1-5"),
         (["--corruption-root", str(tmp_path)], "defocus_blur.npy is missing"),
+        (["--corruptions", "pixelate"], "'pixelate' is only in the released CIFAR-C files"),
     ]
     argv = ["evaluate", str(checkpoint), "--suite", "corruption", "--out", str(tmp_path / "o")]
     for extra, message in cases:

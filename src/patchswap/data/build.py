@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch.utils.data import Subset
 
 from ..config import DataConfig
@@ -11,24 +12,43 @@ from .registry import get_loader
 from .subset import class_balanced_indices, first_n
 from .transforms import TransformedDataset
 
+HOLDOUT_SEED = 7919  # added to subset_seed: the held-out draw differs from the subset draw
+
 
 def build_datasets(cfg: DataConfig) -> DataBundle:
-    """Load `cfg.name` and apply augmentation, the training subset and the test subset.
+    """Load `cfg.name` and apply augmentation, the held-out split, the training subset and the
+    test subset.
 
     `train` and `train_eval` are two transform views of one loaded dataset, subset with the
     same indices, so `train_labels[i]` labels both `train[i]` and `train_eval[i]`; with
-    `cfg.label_noise.rate > 0` those labels are the noisy ones (the test set stays clean).
+    `cfg.label_noise.rate > 0` those labels are the noisy ones (the test set and the held-out
+    split stay clean). The held-out images are drawn first, so the training subset never holds
+    one, and without `holdout_per_class` the subset is the same as before it existed.
     """
     source = get_loader(cfg.name)(cfg)
     train_transform = source.train_transform if cfg.augment else source.test_transform
     train = TransformedDataset(source.train, train_transform)
     train_eval = TransformedDataset(source.train, source.test_transform)
     train_labels = source.train_labels
+    holdout = None
+    kept = torch.arange(len(train_labels))
+    if cfg.holdout_per_class is not None:
+        held = class_balanced_indices(
+            train_labels,
+            cfg.holdout_per_class,
+            cfg.subset_seed + HOLDOUT_SEED,
+            "data.holdout_per_class",
+        )
+        holdout = Subset(train_eval, held.tolist())
+        kept = kept[~torch.isin(kept, held)]
     if cfg.samples_per_class is not None:
-        indices = class_balanced_indices(train_labels, cfg.samples_per_class, cfg.subset_seed)
-        train = Subset(train, indices.tolist())
-        train_eval = Subset(train_eval, indices.tolist())
-        train_labels = train_labels[indices]
+        kept = kept[
+            class_balanced_indices(train_labels[kept], cfg.samples_per_class, cfg.subset_seed)
+        ]
+    if len(kept) < len(train_labels):
+        train = Subset(train, kept.tolist())
+        train_eval = Subset(train_eval, kept.tolist())
+        train_labels = train_labels[kept]
     noise = None
     if cfg.label_noise.rate != 0:  # a negative rate fails in symmetric_label_noise
         noise = symmetric_label_noise(
@@ -52,4 +72,5 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
         mean=source.mean,
         std=source.std,
         label_noise=noise,
+        holdout=holdout,
     )

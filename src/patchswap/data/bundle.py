@@ -51,6 +51,9 @@ class DataBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     label_noise: LabelNoise | None = None  # the flips behind noisy train_labels, if any
+    # data.holdout_per_class training images never trained on (test-time transform, true
+    # labels), for post-hoc calibration; None without a held-out split
+    holdout: Dataset | None = None
 
 
 def torchvision_source(

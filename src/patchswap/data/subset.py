@@ -8,7 +8,9 @@ from torch.utils.data import Dataset, Subset
 from ..errors import ConfigError
 
 
-def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+def class_balanced_indices(
+    labels: torch.Tensor, per_class: int, seed: int, option: str = "data.samples_per_class"
+) -> torch.Tensor:
     """Sorted indices of `per_class` samples of every class, drawn with `seed`.
 
     Sorted so the subset keeps the dataset's order; the draw depends only on `labels` and
@@ -17,13 +19,14 @@ def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> t
     unbalanced classes, than its recipe says.
     """
     if per_class < 1:
-        raise ConfigError(f"data.samples_per_class={per_class} must be >= 1")
+        raise ConfigError(f"{option}={per_class} must be >= 1")
     classes, counts = torch.unique(labels, sorted=True, return_counts=True)
     smallest = int(counts.min()) if len(counts) else 0
     if per_class > smallest:
         raise ConfigError(
-            f"data.samples_per_class={per_class} but the smallest class of the training set has "
-            f"{smallest} images; use <= {smallest} or leave it unset for all images"
+            f"{option}={per_class} but the smallest class of the training set has "
+            f"{smallest} images; use <= {smallest} or leave it unset"
+            + (" for all images" if option == "data.samples_per_class" else "")
         )
     generator = torch.Generator().manual_seed(seed)
     chosen = []

@@ -16,8 +16,8 @@ from that file) and its arithmetic, including uint8 truncation of the result. Di
   (ceil(i cos a - 0.5), ceil(i sin a - 0.5)), edge pixels repeated outside the image, and the
   8-bit rounding of the PNG round trip (`tests/evaluation/test_corruptions.py` keeps an
   ImageMagick output as a fixture).
-- frost: the script's frost photographs are not available; a procedural texture is used
-  (`frost.py`), so generated frost is a different corruption from CIFAR-C's.
+- frost: the script's six photographs ship with the package (`frost.py`); images larger than
+  32x32 get the photograph shrunk less than the script's 0.2, so the frost keeps its scale.
 - glass blur: the script's tuple "swap" of two NumPy views copies the neighbour's pixel instead
   of swapping them; this reproduces what the script computes.
 - grayscale images are corrupted as three equal channels and averaged back.
@@ -25,13 +25,15 @@ from that file) and its arithmetic, including uint8 truncation of the result. Di
   set is reproducible and an image's corruption does not depend on the batch it is in (the
   script seeds nothing).
 
-Checked once against the script itself (with Wand on Debian's ImageMagick 6 Q16 and
-scikit-image 0.26), feeding both the same NumPy legacy random stream: the nine corruptions other
-than frost give identical uint8 images on 32x32 RGB inputs at every severity.
+Fed the script's random stream (NumPy's legacy generator, seeded as it was seeded), all ten
+corruptions give the script's uint8 images on 32x32 RGB inputs at every severity:
+`tests/evaluation/test_corruptions.py` checks every pixel against outputs of the original
+script (`../shared/reference/cifar_c_golden/`, made with Wand on ImageMagick 6 Q16,
+scikit-image and OpenCV).
 
-Generated sets are nevertheless not the released CIFAR-10-C / CIFAR-100-C (other random draws,
-procedural frost), and their numbers are not comparable to the paper's; evaluate on the
-released files (`corruption_sets`) for that.
+Generated sets are nevertheless not the released CIFAR-10-C / CIFAR-100-C (the released ones
+come from other random draws), so their numbers are close to but not the paper's; evaluate on
+the released files (`corruption_sets`) for that.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from scipy.ndimage import gaussian_filter, map_coordinates, zoom
 
 from ..errors import PatchswapError, unknown_name
-from .frost import TEXTURES, frost_texture
+from .frost import CHOICES, frost_photo, photo_scale
 
 # In the order of the paper's Table 11, with its abbreviations (glass blur is "GB" twice there).
 CORRUPTIONS = (
@@ -65,6 +67,20 @@ ABBREVIATIONS = dict(
     zip(CORRUPTIONS, ("DB", "GB", "MB", "GLB", "SN", "FR", "FO", "BR", "CO", "ET"))
 )
 SEVERITIES = (1, 2, 3, 4, 5)
+# The released CIFAR-10-C / CIFAR-100-C hold nine more corruptions than Table 11; they are
+# evaluated from those files (`--corruption-root`), not generated here.
+RELEASED_ONLY = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "speckle_noise",
+    "zoom_blur",
+    "pixelate",
+    "jpeg_compression",
+    "spatter",
+    "saturate",
+)
+RELEASED = CORRUPTIONS + RELEASED_ONLY
 
 # Severity 1..5 parameters of make_cifar_c.py (hendrycks/robustness, ImageNet-C/create_c/).
 PARAMETERS: dict[str, tuple] = {
@@ -233,13 +249,13 @@ def _snow(x: np.ndarray, c: tuple, rngs: Generators) -> np.ndarray:
 def _frost(x: np.ndarray, c: tuple, rngs: Generators) -> np.ndarray:
     image_weight, frost_weight = c
     h, w = x.shape[1:3]
-    side = max(128, 6 * max(h, w))
     crops = []
     for rng in rngs:
-        texture = frost_texture(side, int(rng.integers(TEXTURES)))
-        top, left = rng.integers(0, side - h), rng.integers(0, side - w)
-        crops.append(texture[top : top + h, left : left + w])
-    return np.clip(image_weight * x * 255 + frost_weight * np.stack(crops), 0, 255)
+        photo = frost_photo(int(rng.integers(CHOICES)), photo_scale(h, w))
+        top, left = rng.integers(0, photo.shape[0] - h), rng.integers(0, photo.shape[1] - w)
+        crops.append(photo[top : top + h, left : left + w])
+    pixels = np.rint(x * 255)  # the script blends the uint8 image itself, not x * 255
+    return np.clip(image_weight * pixels + frost_weight * np.stack(crops), 0, 255)
 
 
 def _fog(x: np.ndarray, c: tuple, rngs: Generators) -> np.ndarray:
@@ -301,11 +317,19 @@ FUNCTIONS: dict[str, Callable[[np.ndarray, object, Generators], np.ndarray]] = {
 }
 
 
-def check_corruption_args(corruptions: Sequence[str], severities: Sequence[int]) -> None:
-    """Names must be among `CORRUPTIONS` and severities among 1-5."""
+def check_corruption_args(
+    corruptions: Sequence[str], severities: Sequence[int], released: bool = False
+) -> None:
+    """Names must be among `CORRUPTIONS` (or `RELEASED` when read from the released files) and
+    severities among 1-5."""
     for name in corruptions:
-        if name not in FUNCTIONS:
-            raise unknown_name("corruption", name, list(CORRUPTIONS))
+        if name in RELEASED_ONLY and not released:
+            raise PatchswapError(
+                f"corruption {name!r} is only in the released CIFAR-C files, it is not generated: "
+                "pass --corruption-root with those files, or choose among the ten of Table 11"
+            )
+        if name not in RELEASED:
+            raise unknown_name("corruption", name, list(RELEASED if released else CORRUPTIONS))
     for severity in severities:
         if severity not in SEVERITIES:
             raise PatchswapError(f"severity {severity} is not one of 1-5, e.g. --severities 1 3 5")

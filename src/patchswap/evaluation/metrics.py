@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.special import xlogy
-from sklearn.metrics import roc_curve
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, xlogy
+from sklearn.metrics import average_precision_score, roc_curve
 
 from ..errors import PatchswapError
 
@@ -24,7 +25,9 @@ REPORT_SCALES = {
     "aurc": 1e3,
     "eaurc": 1e3,
     "fpr95": 1e2,
+    "aupr_error": 1e2,
     "ece": 1e2,
+    "ece_scaled": 1e2,
     "brier": 1e2,
 }
 
@@ -122,6 +125,33 @@ def fpr_at_95_tpr(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(fpr[np.argmin(np.abs(tpr - 0.95))])
 
 
+def aupr_error(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the precision-recall curve of error detection (wrong = positive, score =
+    -MSP), as CRL's `calc_fpr_aupr` (`sklearn.metrics.average_precision_score`). NaN when every
+    sample is correct or every one is wrong."""
+    correct = correctness(probs, labels)
+    if correct.all() or not correct.any():
+        return float("nan")
+    return float(average_precision_score((~correct).astype(int), -probs.max(axis=1)))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimizing the NLL of softmax(logits / T) (Guo et al. 2017).
+
+    Written here because no dependency of the project provides it; the NLL is one-dimensional
+    and smooth in log T, so a bounded scalar search over T in [0.05, 20] finds it exactly
+    (the reference code runs LBFGS on T for the same optimum).
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    picked = np.arange(len(labels))
+
+    def loss(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[picked, labels].mean())
+
+    found = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(found.x))
+
+
 def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
     """Mean over samples of the squared error to the one-hot label, summed over classes."""
     onehot = np.zeros_like(probs)
@@ -142,6 +172,7 @@ def classification_metrics(
         "aurc": aurc(probs, labels),
         "eaurc": eaurc(probs, labels),
         "fpr95": fpr_at_95_tpr(probs, labels),
+        "aupr_error": aupr_error(probs, labels),
         "ece": expected_calibration_error(probs, labels, bins),
         "brier": brier_score(probs, labels),
     }

@@ -2,7 +2,8 @@
 
 Tables follow the paper: Table 10 (accuracy, calibration at its scales, FGSM / I-FGSM at
 0.001 and 0.01, corruption mean), Table 12 (accuracy per epsilon per attack) and Table 11
-(accuracy per corruption and the mean), plus the analyses when they ran.
+(error rate per corruption and their mean, the paper's unit there, with accuracy alongside),
+plus the analyses when they ran.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from .corruptions import ABBREVIATIONS
 TABLE10_EPSILONS = ("0.001", "0.01")
 GENERATED_NOTE = (
     "Corruptions were **generated** by patchswap's re-implementation of the CIFAR-C script "
-    "(procedural frost texture, own random draws): this is not the released CIFAR-10-C / "
-    "CIFAR-100-C and the numbers are not comparable to the paper's."
+    "(pixel-identical to the script on its own random stream, but other random draws): this is "
+    "not the released CIFAR-10-C / CIFAR-100-C and the numbers are not the paper's."
 )
 
 
@@ -76,13 +77,28 @@ def metrics_table(results: Mapping[str, Any]) -> str:
         "aurc": "AURC (x10^3)",
         "eaurc": "E-AURC (x10^3)",
         "fpr95": "FPR@95%TPR (x10^2)",
+        "aupr_error": "AUPR-Err (x10^2)",
         "ece": "ECE (x10^2)",
+        "ece_scaled": "ECE after T-scaling (x10^2)",
         "brier": "Brier (x10^2)",
     }
     keys = [k for k in titles if k in values]
     digits = {"nll": 4}
     return _table(
         [titles[k] for k in keys], [[_number(values[k], scales[k], digits.get(k, 2)) for k in keys]]
+    )
+
+
+def temperature_line(calibration: Mapping[str, Any]) -> str:
+    """Where the temperature-scaled ECE comes from, or why it is missing."""
+    if calibration.get("temperature") is None:
+        return (
+            "ECE after temperature scaling: n/a, the run held out no training images "
+            "(train with `--set data.holdout_per_class=N` to fit T on N images per class)."
+        )
+    return (
+        f"Temperature T = {calibration['temperature']:.3f}, fitted (NLL) on "
+        f"{calibration['holdout']} held-out training images the run never trained on."
     )
 
 
@@ -101,11 +117,19 @@ def table12(adversarial: Mapping[str, Any]) -> str:
 
 
 def table11(corruption: Mapping[str, Any]) -> str:
-    """Accuracy (%) per corruption (columns, all selected severities) and their mean."""
+    """Error rate (%) per corruption (columns, all selected severities) and their mean, as the
+    paper's Table 11 prints them (its rows average to 100 - Table 10's accuracy), and accuracy.
+
+    The mean error is the unnormalized mean corruption error (mCE) reported for CIFAR-C, e.g.
+    by AugMix; ImageNet-C's mCE would divide each corruption's error by AlexNet's."""
     per = corruption["corruptions"]
     header = [ABBREVIATIONS.get(name, name) for name in per] + ["Avg"]
-    row = [_number(entry["mean"], 100.0) for entry in per.values()]
-    return _table(["", *header], [["accuracy", *row, _number(corruption["mean"], 100.0)]])
+    accuracies = [entry["mean"] for entry in per.values()] + [corruption["mean"]]
+    rows = [
+        ["error (%)", *(_number(1.0 - a, 100.0) for a in accuracies)],
+        ["accuracy (%)", *(_number(a, 100.0) for a in accuracies)],
+    ]
+    return _table(["", *header], rows)
 
 
 def severity_table(corruption: Mapping[str, Any]) -> str:
@@ -148,6 +172,8 @@ def render_report(results: Mapping[str, Any], with_plots: bool = True) -> str:
     ]
     if "accuracy" in results or "calibration" in results:
         parts += ["### All accuracy and calibration metrics", metrics_table(results)]
+    if "calibration" in results:
+        parts.append(temperature_line(results["calibration"]))
     if "adversarial" in results:
         steps = results["adversarial"]["steps"]
         parts += [
@@ -157,7 +183,10 @@ def render_report(results: Mapping[str, Any], with_plots: bool = True) -> str:
         ]
     if "corruption" in results:
         corruption = results["corruption"]
-        parts += ["## Table 11: accuracy (%) per corruption", table11(corruption)]
+        parts += [
+            "## Table 11: error rate (%) per corruption (Avg: mean corruption error)",
+            table11(corruption),
+        ]
         parts += [severity_table(corruption)]
         if corruption["source"] == "generated":
             parts.append(GENERATED_NOTE)

@@ -17,19 +17,19 @@ from ..errors import ConfigError
 from ..outputs import atomic_write_text
 from .analysis import train_test_gap
 from .metrics import REPORT_SCALES
-from .suite import SuiteOptions, load_for_evaluation, run_suite
+from .suite import SUITE_VERSION, SuiteOptions, load_for_evaluation, run_suite
 
 # Metrics by the evaluation that produces them. Accuracy comes from each run's summary; the
 # others from the run's last checkpoint.
 EVALUATIONS = {
     "accuracy": ("best_top1", "last_top1", "last_top5"),
     "gap": ("train_top1", "gap"),
-    "calibration": ("aurc", "eaurc", "fpr95", "ece", "brier"),
+    "calibration": ("aurc", "eaurc", "fpr95", "aupr_error", "ece", "brier"),
     "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
     "corruption": ("corruption_mean",),
 }
 SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
-LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}
+LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}  # AUPR-Err: higher
 LABELS = {
     "best_top1": "best top-1",
     "last_top1": "last top-1",
@@ -39,6 +39,7 @@ LABELS = {
     "aurc": "AURC x10^3",
     "eaurc": "E-AURC x10^3",
     "fpr95": "FPR95 x10^2",
+    "aupr_error": "AUPR-Err x10^2",
     "ece": "ECE x10^2",
     "brier": "Brier x10^2",
     "fgsm_0.01": "FGSM 0.01",
@@ -67,7 +68,8 @@ def _suite_metrics(folder: Path, suites: list[str], say: Callable[[str], None]) 
     out = folder / "evaluation-last"
     cached = out / "results.json"
     results = json.loads(cached.read_text()) if cached.is_file() else {}
-    if not set(suites) <= set(results.get("suites", [])):
+    stale = results.get("suite_version") != SUITE_VERSION
+    if stale or not set(suites) <= set(results.get("suites", [])):
         results = run_suite(folder, SuiteOptions(suites=("accuracy", *suites)), out, say=say)
     metrics = {}
     if "calibration" in suites:

@@ -37,10 +37,18 @@ from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, che
 from .corruption_sets import evaluate_corruptions, generate_corrupted_set, generated_set_folder
 from .corruptions import CORRUPTIONS, SEVERITIES, check_corruption_args
 from .gradcam import grad_cam, overlay
-from .metrics import REPORT_SCALES, classification_metrics, softmax
+from .metrics import (
+    REPORT_SCALES,
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
 from .pixels import Normalized, pixel_batches, uint8_images
 from .report import render_report
 
+# bump when a metric changes or is added, so cached results (run_metrics) are made again
+SUITE_VERSION = 2
 SUITES = ("accuracy", "calibration", "adversarial", "corruption", "analysis")
 DEFAULT_SUITES = ("accuracy", "calibration", "adversarial", "corruption")
 GRAD_CAM_IMAGES = 8
@@ -64,7 +72,8 @@ class SuiteOptions:
             if name not in SUITES:
                 raise unknown_name("suite", name, list(SUITES))
         check_epsilons(self.epsilons)
-        check_corruption_args(self.corruptions, self.severities)
+        released = self.corruption_root is not None
+        check_corruption_args(self.corruptions, self.severities, released)
         if self.attack_steps < 1:
             raise PatchswapError(f"--attack-steps {self.attack_steps} must be >= 1, e.g. 10")
         if self.bins < 1:
@@ -147,6 +156,24 @@ def _corruption(
     return {"source": source, "folder": str(root), **about, **result}
 
 
+def _temperature_scaled(
+    run: Evaluated, logits: torch.Tensor, labels: np.ndarray, bins: int
+) -> dict[str, Any]:
+    """ECE after post-hoc temperature scaling, T fitted on the run's held-out training images
+    (`data.holdout_per_class`); None where the run held none out (fitting T on images the
+    model trained on, or on the test set, would flatter it)."""
+    if run.data.holdout is None:
+        return {"temperature": None, "ece_scaled": None, "holdout": 0}
+    held_logits, held_labels = collect_logits(run.model, _loader(run, run.data.holdout), run.device)
+    temperature = fit_temperature(held_logits.numpy(), held_labels.numpy())
+    scaled = softmax(logits.double() / temperature)
+    return {
+        "temperature": temperature,
+        "ece_scaled": expected_calibration_error(scaled, labels, bins),
+        "holdout": len(held_labels),
+    }
+
+
 def _analysis(run: Evaluated, probs: np.ndarray, labels: np.ndarray, out: Path) -> dict:
     data, model, device = run.data, run.model, run.device
     result: dict[str, Any] = {"plots": {}}
@@ -213,6 +240,7 @@ def run_suite(
     data, cfg = run.data, run.cfg
     results: dict[str, Any] = {
         "checkpoint": str(checkpoint),
+        "suite_version": SUITE_VERSION,
         "epoch": run.epoch,
         "method": cfg.method["name"],
         "model": cfg.model.name,
@@ -235,8 +263,9 @@ def run_suite(
         results["accuracy"] = {k: metrics[k] for k in ("top1", "top5", "nll")}
     if "calibration" in options.suites:
         results["calibration"] = {
-            k: metrics[k] for k in ("aurc", "eaurc", "fpr95", "ece", "brier")
+            k: metrics[k] for k in ("aurc", "eaurc", "fpr95", "aupr_error", "ece", "brier")
         } | {"bins": options.bins}
+        results["calibration"] |= _temperature_scaled(run, logits, labels, options.bins)
         plots.plot_reliability_diagram(probs, labels, out / "reliability.png", options.bins)
         results["plots"]["reliability"] = "reliability.png"
     if "adversarial" in options.suites:

@@ -112,6 +112,12 @@ CASES = [
         [*TRAIN, "--set", "data.samples_per_class=7000"],
         ["data.samples_per_class=7000", "smallest class"],
     ),
+    ("holdout 0", [*TRAIN, "--set", "data.holdout_per_class=0"], ["holdout_per_class=0"]),
+    (
+        "holdout above a class",
+        [*TRAIN, "--set", "data.holdout_per_class=7000"],
+        ["data.holdout_per_class=7000", "smallest class"],
+    ),
     ("epochs 0", [*TRAIN, "--set", "epochs=0"], ["epochs=0 must be >= 1"]),
     ("batch 0", [*TRAIN, "--set", "batch_size=0"], ["batch_size=0 must be >= 1"]),
     ("eval every 0", [*TRAIN, "--set", "eval_every=0"], ["eval_every=0 must be >= 1"]),

@@ -1,0 +1,275 @@
+"""Pascal VOC segmentation and detection sets (real VOC or Fashion-MNIST scenes) as tv_tensors.
+
+torchvision's `VOCSegmentation` and `VOCDetection` find and read the files; this module checks
+the layout first (a missing set is one line saying where the files go), turns their PIL images,
+masks and XML dicts into `tv_tensors`, and builds the joint augmentation with transforms v2 so
+image, mask and boxes stay aligned. torchvision's own `wrap_dataset_for_transforms_v2` is not
+used: it knows only VOC's 20 class names, drops `difficult` and keeps VOC's 1-based corners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+from torchvision.datasets import VOCDetection, VOCSegmentation
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from ..data.files import data_errors
+from ..errors import DataError, PatchswapError
+
+IGNORE_INDEX = 255  # VOC's 'void': object borders and unlabelled pixels, never scored
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+# Fashion-MNIST's classes in its label order (class id = label + 1), spelled as VOC names are
+SCENE_CLASSES = (
+    "background", "tshirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankleboot",
+)  # fmt: skip
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SBD_PATH = "Segmentation/train_aug.txt"  # SBD-augmented training list, under ImageSets/
+SCENES_HINT = "python -m patchswap.dense.scenes"
+
+Sample = tuple[tv_tensors.Image, Any]
+
+
+def voc_palette() -> np.ndarray:
+    """VOC's colour map (the devkit's `VOClabelcolormap`): 256 x 3 uint8, class id -> RGB.
+
+    Class masks are palette PNGs whose pixel values are class ids; this is the palette that
+    makes them look like VOC's (1 dark red, 15 person pink, 255 void cream).
+    """
+    ids = np.arange(256)
+    palette = np.zeros((256, 3), np.uint8)
+    for bit in range(8):
+        for channel in range(3):
+            palette[:, channel] |= (((ids >> (3 * bit + channel)) & 1) << (7 - bit)).astype(
+                np.uint8
+            )
+    return palette
+
+
+def _voc_root(root: str | Path, year: str) -> Path:
+    """The folder of one VOC year under `root`, as torchvision lays it out."""
+    return Path(root).expanduser() / "VOCdevkit" / f"VOC{year}"
+
+
+def _check_files(
+    root: str | Path, year: str, image_set: str, target_dir: str, ext: str, list_file: str
+) -> list[str]:
+    """The ids of `list_file`, after checking that every image and target it names exists.
+
+    torchvision would fail with 'Dataset not found or corrupted. You can use download=True'
+    (no download exists for scenes) or, for a missing file, mid-epoch; one line here says
+    which files are expected where instead.
+    """
+    voc = _voc_root(root, year)
+    split_file = voc / "ImageSets" / list_file
+    expected = [voc / "JPEGImages", voc / target_dir, split_file]
+    missing = [str(path) for path in expected if not path.exists()]
+    if missing:
+        sbd = " and SBD's SegmentationClassAug/ and train_aug.txt" if list_file == SBD_PATH else ""
+        raise DataError(
+            f"Pascal VOC {year} {image_set} not found in {Path(root).expanduser()}: expected "
+            f"{', '.join(missing)} (the release's VOCdevkit/ folder{sbd} go in that root); or "
+            f"generate Fashion-MNIST scenes there with `{SCENES_HINT} {root}`"
+        )
+    ids = split_file.read_text().split()
+    absent = [
+        path
+        for scene_id in ids
+        for path in (voc / "JPEGImages" / f"{scene_id}.jpg", voc / target_dir / f"{scene_id}{ext}")
+        if not path.is_file()
+    ]
+    if absent:
+        raise DataError(
+            f"{len(absent)} files listed in {split_file} are missing, first {absent[0]}; "
+            "restore them from the release or regenerate the set"
+        )
+    return ids
+
+
+def _image(image: Image.Image) -> tv_tensors.Image:
+    return tv_tensors.Image(F.pil_to_tensor(image))
+
+
+class _SegmentationSample:
+    """(PIL image, PIL mask) -> (Image uint8 CxHxW, Mask uint8 HxW), then `transforms`."""
+
+    def __init__(self, transforms: Callable | None) -> None:
+        self.transforms = transforms
+
+    def __call__(self, image: Image.Image, mask: Image.Image) -> Sample:
+        if mask.mode not in ("P", "L"):
+            raise DataError(
+                f"mask {mask.filename!r} is a {mask.mode} image; VOC masks are palette or "
+                "grey PNGs whose values are class ids"
+            )
+        sample = (_image(image), tv_tensors.Mask(torch.from_numpy(np.array(mask))))
+        return self.transforms(*sample) if self.transforms is not None else sample
+
+
+class _DetectionSample:
+    """(PIL image, VOC XML dict) -> (Image, {boxes, labels, difficult}), then `transforms`.
+
+    VOC corners are 1-based and inclusive (a box of pixel columns 0..9 reads xmin=1, xmax=10);
+    the continuous 0-based box of those pixels is (xmin - 1, ymin - 1, xmax, ymax), whose
+    width is the devkit's `xmax - xmin + 1`. Labels index `classes` (0 is background).
+    """
+
+    def __init__(self, classes: Sequence[str], transforms: Callable | None) -> None:
+        self.classes = {name: i for i, name in enumerate(classes)}
+        self.transforms = transforms
+
+    def __call__(self, image: Image.Image, annotation: dict) -> Sample:
+        objects = annotation["annotation"].get("object", [])
+        objects = objects if isinstance(objects, list) else [objects]
+        unknown = sorted({o["name"] for o in objects} - self.classes.keys())
+        if unknown:
+            raise DataError(
+                f"{annotation['annotation'].get('filename', 'an annotation')}: object names "
+                f"{', '.join(unknown)} are not among the classes given ({', '.join(self.classes)})"
+                "; pass the set's class names"
+            )
+        corners = [
+            [float(o["bndbox"][k]) for k in ("xmin", "ymin", "xmax", "ymax")] for o in objects
+        ]
+        boxes = torch.tensor(corners, dtype=torch.float32).reshape(-1, 4) - torch.tensor(
+            [1.0, 1.0, 0.0, 0.0]
+        )
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(
+                boxes, format="XYXY", canvas_size=(image.height, image.width)
+            ),
+            "labels": torch.tensor([self.classes[o["name"]] for o in objects], dtype=torch.int64),
+            "difficult": torch.tensor([o.get("difficult", "0") == "1" for o in objects]),
+        }
+        sample = (_image(image), target)
+        return self.transforms(*sample) if self.transforms is not None else sample
+
+
+def voc_segmentation(
+    root: str | Path,
+    image_set: str = "train",
+    *,
+    year: str = "2012",
+    sbd_aug: bool = False,
+    transforms: Callable | None = None,
+) -> VOCSegmentation:
+    """VOC segmentation under `root/VOCdevkit/VOC<year>`: items (Image, Mask), then `transforms`.
+
+    Masks hold class ids (0 background, 255 void). `sbd_aug` trains on the SBD-augmented set
+    most DeepLabV3+ users train on: masks from `SegmentationClassAug/` (grey PNGs), ids from
+    `ImageSets/Segmentation/train_aug.txt`; val is always scored on `SegmentationClass`.
+    """
+    if sbd_aug and image_set != "train":
+        raise PatchswapError(
+            f"sbd_aug applies to the train split, not {image_set!r}: VOC is scored on the "
+            "official SegmentationClass masks"
+        )
+    target_dir, list_file = (
+        ("SegmentationClassAug", SBD_PATH)
+        if sbd_aug
+        else ("SegmentationClass", f"Segmentation/{image_set}.txt")
+    )
+    ids = _check_files(root, year, image_set, target_dir, ".png", list_file)
+    with data_errors(f"cannot read Pascal VOC {year} {image_set}", f"see {SCENES_HINT} --help"):
+        dataset = VOCSegmentation(
+            str(Path(root).expanduser()),
+            year=year,
+            image_set="train" if sbd_aug else image_set,
+            transforms=_SegmentationSample(transforms),
+        )
+    if sbd_aug:  # torchvision knows neither SBD's list nor its folder: same reader, SBD's files
+        voc = _voc_root(root, year)
+        dataset.images = [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids]
+        dataset.targets = [str(voc / target_dir / f"{i}.png") for i in ids]
+    return dataset
+
+
+def voc_detection(
+    root: str | Path,
+    image_set: str = "train",
+    *,
+    year: str = "2012",
+    classes: Sequence[str] = VOC_CLASSES,
+    transforms: Callable | None = None,
+) -> VOCDetection:
+    """VOC detection under `root/VOCdevkit/VOC<year>`: items (Image, target), then `transforms`.
+
+    target: `boxes` (BoundingBoxes XYXY, 0-based continuous), `labels` (int64 index into
+    `classes`; `SCENE_CLASSES` for Fashion-MNIST scenes) and `difficult` (bool), which VOC07
+    evaluation neither rewards nor penalises. VOC07 test is `year="2007", image_set="test"`.
+    """
+    _check_files(root, year, image_set, "Annotations", ".xml", f"Main/{image_set}.txt")
+    with data_errors(f"cannot read Pascal VOC {year} {image_set}", f"see {SCENES_HINT} --help"):
+        return VOCDetection(
+            str(Path(root).expanduser()),
+            year=year,
+            image_set=image_set,
+            transforms=_DetectionSample(classes, transforms),
+        )
+
+
+def segmentation_transforms(
+    train: bool,
+    size: int,
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> v2.Compose:
+    """DeepLab-style joint transforms, as torchvision's segmentation reference.
+
+    Training: shorter side resized to a random 0.5-2x `size`, a random `size` crop (padded
+    with void where the image is smaller), horizontal flip. Test: full image, no geometry
+    (mIoU is scored at the original resolution). Both end in float + normalisation.
+    """
+    to_float = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    if not train:
+        return v2.Compose(to_float)
+    return v2.Compose(
+        [
+            v2.RandomResize(size // 2, 2 * size),
+            v2.RandomCrop(
+                size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
+            ),
+            v2.RandomHorizontalFlip(),
+            *to_float,
+        ]
+    )
+
+
+def _labels_and_difficult(sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    """What `SanitizeBoundingBoxes` drops along with a box (a module function: picklable)."""
+    return sample[1]["labels"], sample[1]["difficult"]
+
+
+def detection_transforms(train: bool) -> v2.Compose:
+    """SSD's joint transforms, as torchvision's detection reference (grey scenes: no colour jitter).
+
+    Training: zoom out (up to 2x canvas), a random IoU crop, horizontal flip, then boxes that
+    became empty are dropped with their labels and `difficult` flags. Test: none. Images stay
+    in [0, 1]: torchvision's detection models resize and normalise inside.
+    """
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    if not train:
+        return v2.Compose([to_float])
+    return v2.Compose(
+        [
+            v2.RandomZoomOut(fill={tv_tensors.Image: 0, "others": 0}, side_range=(1.0, 2.0)),
+            v2.RandomIoUCrop(),
+            v2.RandomHorizontalFlip(),
+            to_float,
+            v2.SanitizeBoundingBoxes(labels_getter=_labels_and_difficult),
+        ]
+    )

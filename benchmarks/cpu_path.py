@@ -35,9 +35,9 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import v2
 
+from patchswap.checkpoint import save_checkpoint
 from patchswap.config import load_config
 from patchswap.engine import Trainer
-from patchswap.engine.checkpoint import save_atomic
 from patchswap.engine.device_data import resident_arrays
 from patchswap.engine.loaders import build_loaders
 from patchswap.engine.reproducibility import rng_state
@@ -164,7 +164,7 @@ def overheads(trainer: Trainer, folder: Path, repeats: int) -> dict[str, float]:
         ),
         "capture RNG state": median_seconds(rng_state, repeats),
         "write last.pt": median_seconds(
-            lambda: save_atomic(trainer.state_dict(1), folder / "last.pt"), repeats
+            lambda: save_checkpoint(trainer.state_dict(1), folder / "last.pt"), repeats
         ),
     }
 

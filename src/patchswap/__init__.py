@@ -18,9 +18,13 @@ on ordinary shuffled batches with partners found inside each batch::
     objective = PatchSwapObjective(grid=4, p=0.5)
     for x, y in DataLoader(train_set, batch_size=128, shuffle=True):
         loss = objective(model, x, y)
+
+A training method of your own runs in patchswap's trainer (`patchswap.engine.train` on any
+recipe) once registered with `@register_method` (the contract: `patchswap/methods/base.py`).
 """
 
 from .losses import SelfDistillationLoss, kl_divergence
+from .methods import register_method
 from .objective import PatchSwapObjective
 from .pairs import IntraClassPairSampler, in_batch_partners
 from .schedules import AdaptivePr, ConstantPr, ProgressivePr, build_pr_schedule
@@ -39,4 +43,5 @@ __all__ = [
     "in_batch_partners",
     "kl_divergence",
     "patch_swap",
+    "register_method",
 ]

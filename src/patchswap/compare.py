@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 from scipy.stats import ttest_ind
 
+from .checkpoint import load_checkpoint
 from .config import RunConfig, dump_config, load_config, parse_override
 from .engine import run_folder, train
-from .engine.checkpoint import load_checkpoint
 from .engine.run_log import read_metrics
 from .engine.trainer import run_summary
 from .errors import ConfigError, PatchswapError

@@ -87,6 +87,20 @@ def kl_divergence(
     return _kl(p_logits, q_logits, _temperature(temperature))
 
 
+def distillation_kl(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """`T^2 KL(softmax(teacher/T) || softmax(student/T))`, batch mean, `teacher` stop-gradient.
+
+    Hinton's KD term (`KL_T` in `reference/baselines.md`), the one the self-distillation
+    baselines share (CS-KD, DDGSD, DLB, BYOT): each matches a prediction to a *fixed* target
+    prediction of the same network (the partner, the other view, the previous batch, the
+    deepest classifier), so the target is detached here once. `T^2` keeps the gradient scale
+    independent of the temperature.
+    """
+    return temperature**2 * kl_divergence(teacher.detach(), student, temperature)
+
+
 class SelfDistillationLoss(nn.Module):
     """`L = gamma/2 (CE_a + CE_b) + alpha/2 T^2 (KL(p_a||p_b) + KL(p_b||p_a))` (paper Eq. 3).
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from fixtures_data import idx_bytes
 
-from patchswap.engine.checkpoint import load_checkpoint
+from patchswap.checkpoint import load_checkpoint
 from patchswap.evaluate_checkpoint import evaluate_checkpoint
 
 

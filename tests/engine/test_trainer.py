@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from patchswap.checkpoint import load_checkpoint
 from patchswap.config import load_config
 from patchswap.engine import Trainer, train
-from patchswap.engine.checkpoint import load_checkpoint
 from patchswap.errors import PatchswapError
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from patchswap.engine import step_stats
 from patchswap.errors import PatchswapError
 from patchswap.evaluation import analysis, plots
 from patchswap.evaluation.gradcam import grad_cam, overlay
@@ -44,7 +45,7 @@ def test_conv_gradients_from_grad_and_from_a_batch_agree():
     on_batch = analysis.conv_gradients_on_batch(model, images, labels)
     assert all(p.grad is None for p in model.parameters())  # the model's .grad is untouched
     F.cross_entropy(model(images), labels).backward()
-    from_grad = analysis.conv_gradient_magnitudes(model)
+    from_grad = step_stats.conv_gradient_magnitudes(model)
     assert list(from_grad) == ["0", "2"]
     assert from_grad["0"] == pytest.approx(float(model[0].weight.grad.abs().mean()))
     assert on_batch == pytest.approx(from_grad)
@@ -53,11 +54,11 @@ def test_conv_gradients_from_grad_and_from_a_batch_agree():
 def test_pair_statistics():
     p_a = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     p_b = torch.tensor([[0.4, 0.4, 0.2], [0.2, 0.2, 0.6]])
-    stats = analysis.pair_statistics(p_a.log(), p_b.log(), torch.tensor([0, 2]))
-    assert stats[analysis.KD_GRADIENT_KEY] == pytest.approx((0.6 + 0.4) / 2)
-    assert stats[analysis.CONFIDENCE_GAP_KEY] == pytest.approx((0.3 + 0.2) / 2)
-    soft = analysis.pair_statistics(p_a.log(), p_b.log(), torch.tensor([0, 2]), temperature=4)
-    assert soft[analysis.KD_GRADIENT_KEY] < stats[analysis.KD_GRADIENT_KEY]
+    stats = step_stats.pair_statistics(p_a.log(), p_b.log(), torch.tensor([0, 2]))
+    assert stats[step_stats.KD_GRADIENT_KEY] == pytest.approx((0.6 + 0.4) / 2)
+    assert stats[step_stats.CONFIDENCE_GAP_KEY] == pytest.approx((0.3 + 0.2) / 2)
+    soft = step_stats.pair_statistics(p_a.log(), p_b.log(), torch.tensor([0, 2]), temperature=4)
+    assert soft[step_stats.KD_GRADIENT_KEY] < stats[step_stats.KD_GRADIENT_KEY]
 
 
 def test_predictive_distribution():
@@ -121,7 +122,7 @@ def test_every_plot_writes_a_png(tmp_path):
         "corruptions": {"fog": {"severity": {1: 0.8, 5: 0.4}, "mean": 0.6}},
         "mean": 0.6,
     }
-    keys = (analysis.KD_GRADIENT_KEY, analysis.CONFIDENCE_GAP_KEY)
+    keys = (step_stats.KD_GRADIENT_KEY, step_stats.CONFIDENCE_GAP_KEY)
     records = [{"epoch": e, keys[0]: 1 / e, keys[1]: 0.1} for e in (1, 2, 3)]
     gap = {"train_top1": 99, "test_top1": 80, "gap": 19}
     cams = rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)

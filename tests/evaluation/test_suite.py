@@ -9,7 +9,7 @@ import pytest
 from patchswap.cli import main
 from patchswap.config import load_config
 from patchswap.engine import train
-from patchswap.evaluation import analysis
+from patchswap.engine.step_stats import CONFIDENCE_GAP_KEY, KD_GRADIENT_KEY
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_evaluate_writes_json_report_and_plots(checkpoint, tmp_path, capsys):
     # Pair statistics as the trainer would log them, to be plotted from metrics.jsonl.
     log = checkpoint.parent / "metrics.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    stats = {analysis.KD_GRADIENT_KEY: 0.3, analysis.CONFIDENCE_GAP_KEY: 0.1}
+    stats = {KD_GRADIENT_KEY: 0.3, CONFIDENCE_GAP_KEY: 0.1}
     log.write_text("".join(json.dumps({**r, **stats}) + "\n" for r in records))
     out = tmp_path / "eval"
     options = ["--eps", "0", "0.01", "--attack-steps", "2", "--severities", "1", "5"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from patchswap.checkpoint import load_checkpoint
 from patchswap.cli import main
-from patchswap.engine.checkpoint import load_checkpoint
 
 
 def train(recipe: str, overrides: list[str]) -> None:

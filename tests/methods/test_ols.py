@@ -1,4 +1,4 @@
-"""OLS: accumulation from correct samples, the swap at epoch start, the loss, its recipe."""
+"""OLS: accumulation from correct samples, the soft labels installed each epoch, the recipe."""
 
 import pytest
 import torch

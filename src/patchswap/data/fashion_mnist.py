@@ -17,8 +17,9 @@ from torchvision.datasets import FashionMNIST
 
 from ..config import DataConfig
 from ..errors import DataError
+from ..outputs import atomic_write_text
 from .bundle import DataSource, torchvision_source
-from .files import atomic_gunzip, atomic_write_text, cache_dir, data_errors
+from .files import atomic_gunzip, cache_dir, data_errors
 from .transforms import small_image_transforms
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")

@@ -1,4 +1,4 @@
-"""File-system helpers of the data layer: cache folder, atomic writes, readable load errors."""
+"""File-system helpers of the data layer: cache folder, unpacking, readable load errors."""
 
 from __future__ import annotations
 
@@ -6,34 +6,21 @@ import gzip
 import os
 import pickle
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DataError, PatchswapError
+from ..outputs import atomic_write, atomic_write_text
+
+# The writers live in `patchswap.outputs`; re-exported for the modules that import them here.
+__all__ = ["atomic_gunzip", "atomic_write", "atomic_write_text", "cache_dir", "data_errors"]
 
 
 def cache_dir() -> Path:
     """`$PATCHSWAP_CACHE`, else `~/.cache/patchswap`: where derived files (unpacked data) go."""
     return Path(os.environ.get("PATCHSWAP_CACHE") or Path.home() / ".cache" / "patchswap")
-
-
-def atomic_write(dst: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write `dst` through a temporary file in its folder and a rename.
-
-    A crash or a concurrent run never leaves a half-written file under the final name.
-    """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_gunzip(src: Path, dst: Path) -> None:
@@ -44,11 +31,6 @@ def atomic_gunzip(src: Path, dst: Path) -> None:
             shutil.copyfileobj(inp, out, length=1 << 20)
 
     atomic_write(dst, write)
-
-
-def atomic_write_text(dst: Path, text: str) -> None:
-    """Write `text` to `dst` atomically."""
-    atomic_write(dst, lambda out: out.write(text.encode()))
 
 
 @contextmanager

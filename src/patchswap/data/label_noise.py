@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError
-from .files import atomic_write_text
+from ..outputs import atomic_write_text
 
 if TYPE_CHECKING:
     from .bundle import DataBundle

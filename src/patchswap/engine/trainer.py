@@ -20,22 +20,28 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..config import RunConfig, apply_overrides, build_config, dump_config
+from ..checkpoint import (
+    CHECKPOINT_FORMAT,
+    best_checkpoint,
+    load_checkpoint,
+    load_model_weights,
+    save_checkpoint,
+    saved_config,
+)
+from ..config import RunConfig, dump_config
 from ..data import build_datasets
 from ..data.label_noise import write_label_noise
 from ..errors import PatchswapError
-from ..evaluation import evaluate, topk_hits
-from ..evaluation.analysis import conv_gradient_magnitudes, pair_statistics
 from ..methods import Batch, MethodContext, StepOutput, build_method
 from ..models import build_model
-from ..outputs import atomic_write_text, check_writable_folder
-from .checkpoint import (
+from ..outputs import (
     WriteError,
-    load_checkpoint,
-    load_model_weights,
+    atomic_write_text,
+    check_writable_folder,
     remove_stale_temp_files,
-    save_atomic,
 )
+from .accuracy import evaluate, topk_hits
+from .device import resolve_device
 from .distributed import (
     all_gather_objects,
     all_reduce_sum,
@@ -49,24 +55,11 @@ from .optim import build_lr_scheduler, build_optimizer
 from .precision import autocast, grad_scaler, memory_format
 from .reproducibility import rng_state, seed_everything, set_deterministic, set_rng_state
 from .run_log import RunLog
+from .step_stats import conv_gradient_magnitudes, pair_statistics
 
-CHECKPOINT_FORMAT = 1
 # How often (in steps) the loop looks at its on-device non-finite-loss flag: a host sync every
 # step would stall a GPU; a non-finite loss is still reported with the step it first appeared.
 NONFINITE_CHECK_STEPS = 50
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA without it is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise PatchswapError(f"device={name!r} is not a device; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PatchswapError(f"device={name!r} but CUDA is not available; use device=cpu")
-    return device
 
 
 def run_folder(cfg: RunConfig) -> Path:
@@ -200,7 +193,8 @@ class Trainer:
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = torch.zeros((), device=self.device)  # on device: no per-step sync
         first_nonfinite = torch.full((), -1, device=self.device)  # step of the first nan/inf loss
-        images_seen = anchors_seen = 0
+        # images: throughput; samples: the losses' weights (StepOutput.weight); rows: accuracy
+        images_seen = samples_seen = rows_seen = 0
         analysis: dict[str, float] = defaultdict(float)  # log_analysis: summed per step
         conv_gradients: dict[str, float] = defaultdict(float)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -238,13 +232,14 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
 
-            anchors = len(images) // 2 if self.method.paired else len(images)
+            weight = out.weight
             for name, value in out.losses.items():
-                sums[name] += value.detach() * anchors
-            sums["loss"] += loss.detach() * anchors
+                sums[name] += value.detach() * weight
+            sums["loss"] += loss.detach() * weight
             correct += topk_hits(out.logits.detach(), out.targets, (1,))[0]
             images_seen += len(images)
-            anchors_seen += anchors
+            samples_seen += weight
+            rows_seen += len(out.targets)
             if live and step % 10 == 0:
                 rate = images_seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
@@ -257,13 +252,14 @@ class Trainer:
                     *sums.values(),
                     correct.float(),
                     torch.tensor(float(images_seen), device=self.device),
-                    torch.tensor(float(anchors_seen), device=self.device),
+                    torch.tensor(float(samples_seen), device=self.device),
+                    torch.tensor(float(rows_seen), device=self.device),
                 ]
             )
         ).tolist()
-        correct, images_seen, anchors_seen = totals[-3:]
+        correct, images_seen, samples_seen, rows_seen = totals[-4:]
         parts = {
-            f"train_{k}" if k != "loss" else "train_loss": v / anchors_seen
+            f"train_{k}" if k != "loss" else "train_loss": v / samples_seen
             for k, v in zip(names, totals)
         }
         steps = max(len(self.train_loader), 1)
@@ -273,7 +269,7 @@ class Trainer:
         return {
             "lr": lr,
             **parts,
-            "train_top1": 100.0 * correct / images_seen,
+            "train_top1": 100.0 * correct / rows_seen,
             "train_seconds": seconds,
             "images_per_second": images_seen / seconds,
             **extra,
@@ -295,11 +291,8 @@ class Trainer:
         """Add this step's Figure 4/5 statistics (this process's; grads are DDP-averaged)."""
         for name, value in conv_gradient_magnitudes(self.model).items():
             conv_gradients[name] += value
-        if self.method.paired:
-            half = len(out.logits) // 2
-            logits = out.logits.detach()
-            stats = pair_statistics(logits[:half], logits[half:], out.targets[:half])
-            for name, value in stats.items():
+        if out.pairs is not None:
+            for name, value in pair_statistics(*out.pairs).items():
                 analysis[name] += value
 
     def evaluate(self) -> dict[str, float]:
@@ -342,15 +335,15 @@ class Trainer:
         summary: dict[str, Any] = {}
         try:
             for epoch in range(self.start_epoch, self.cfg.epochs + 1):
-                extra = self.method.on_epoch_start(epoch)
+                scalars = self.method.on_epoch_start(epoch)  # logged and printed
                 started = time.perf_counter()
-                record: dict[str, Any] = {"epoch": epoch, **extra, **self.train_epoch(epoch)}
+                record: dict[str, Any] = {"epoch": epoch, **scalars, **self.train_epoch(epoch)}
                 evaluated = self._evaluates(epoch)
                 if evaluated:
                     record.update({f"test_{k}": v for k, v in self.evaluate().items()})
                 record["seconds"] = time.perf_counter() - started
                 self.seconds += record["seconds"]
-                self._say(self._epoch_line(record))
+                self._say(self._epoch_line(record, scalars))
                 improved = evaluated and record["test_top1"] > self.best["top1"]
                 if improved:
                     self.best = {
@@ -390,9 +383,8 @@ class Trainer:
                 self._write_run_files()
             log.write(record)
             if improved:
-                best = {k: state[k] for k in ("format", "run_id", "epoch", "config", "model")}
-                save_atomic({**best, "metrics": record}, self.folder / "best.pt")
-            save_atomic(state, self.folder / "last.pt")
+                save_checkpoint(best_checkpoint(state, record), self.folder / "best.pt")
+            save_checkpoint(state, self.folder / "last.pt")
             if summary is not None:
                 text = json.dumps(summary, indent=2) + "\n"
                 atomic_write_text(self.folder / "summary.json", text)
@@ -407,8 +399,8 @@ class Trainer:
         """Whether `epoch` is evaluated: every `eval_every`-th epoch and always the last."""
         return epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs
 
-    def _epoch_line(self, r: dict[str, Any]) -> str:
-        p_r = f" | p_r {r['p_r']:.2f}" if "p_r" in r else ""
+    def _epoch_line(self, r: dict[str, Any], method_scalars: dict[str, float]) -> str:
+        scalars = "".join(f" | {name} {value:.2f}" for name, value in method_scalars.items())
         test = (
             f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f}"
             if "test_top1" in r
@@ -416,7 +408,7 @@ class Trainer:
         )
         return (
             f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
-            f"{test} | lr {r['lr']:.4g}{p_r} | {r['seconds']:.1f}s "
+            f"{test} | lr {r['lr']:.4g}{scalars} | {r['seconds']:.1f}s "
             f"({r['images_per_second']:.0f} img/s)"
         )
 
@@ -486,7 +478,7 @@ def _resume(path: Path, overrides: list[str], quiet: bool) -> dict[str, Any]:
             f"--set {moved[0]} cannot move a resumed run: it continues in {folder}; copy that "
             "folder elsewhere first to continue a copy"
         )
-    cfg = build_config(apply_overrides(state["config"], overrides))
+    cfg = saved_config(state, overrides)
     cfg.output_dir, cfg.name = str(folder.parent), folder.name
     if state["epoch"] >= cfg.epochs:
         raise PatchswapError(

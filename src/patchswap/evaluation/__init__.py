@@ -1,4 +1,5 @@
-"""Evaluation: a single plain forward pass (no pairs, no swap).
+"""Evaluation: a single plain forward pass (no pairs, no swap; `engine.accuracy`, which the
+trainer uses too, re-exported here).
 
 The paper's evaluation suite lives in its own modules, imported where used because they pull
 in scikit-learn, OpenCV and grad-cam: `metrics` (Table 10), `attacks` (Table 12),
@@ -6,6 +7,6 @@ in scikit-learn, OpenCV and grad-cam: `metrics` (Table 10), `attacks` (Table 12)
 Figures 2, 4, 5, 8, 9, 10) and `suite` (`patchswap evaluate`).
 """
 
-from .accuracy import collect_logits, evaluate, topk_correct, topk_hits
+from ..engine.accuracy import collect_logits, evaluate, topk_correct, topk_hits
 
 __all__ = ["collect_logits", "evaluate", "topk_correct", "topk_hits"]

@@ -1,10 +1,9 @@
 """The paper's analyses as plain functions (plots in `plots.py`, Grad-CAM in `gradcam.py`).
 
 - `train_test_gap`: train accuracy on the un-augmented training set vs test accuracy (Table 1).
-- `conv_gradient_magnitudes` / `conv_gradients_on_batch`: mean |gradient| per conv layer
-  (Figure 4).
-- `pair_statistics`: the averaged L1 norm of the KD gradient p(x_b) - p(x_a) (Figure 5) and the
-  mean target-class confidence gap between the two halves of a pair batch (section 3.4).
+- `conv_gradients_on_batch`: mean |gradient| per conv layer on one batch (Figure 4; the trainer
+  logs the same per epoch under `log_analysis`, `engine.step_stats`, as it does Figure 5's
+  pair statistics).
 - `predictive_distribution`: average top-k class probabilities of one true class, for correctly
   and wrongly classified samples (Figures 2 and 8).
 - `hyperparameter_grid`: best top-1 of runs over two config keys (Figure 10).
@@ -25,11 +24,9 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from ..engine.accuracy import evaluate
+from ..engine.step_stats import conv_layers
 from ..errors import PatchswapError
-from .accuracy import evaluate
-
-KD_GRADIENT_KEY = "kd_gradient_l1"
-CONFIDENCE_GAP_KEY = "target_confidence_gap"
 
 
 def train_test_gap(
@@ -43,28 +40,12 @@ def train_test_gap(
     return {"train_top1": train, "test_top1": test_top1, "gap": train - test_top1}
 
 
-def _conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not layers:
-        raise PatchswapError(f"{type(model).__name__} has no nn.Conv2d layer to analyse")
-    return layers
-
-
-def conv_gradient_magnitudes(model: nn.Module) -> dict[str, float]:
-    """Mean |grad| of each conv layer's weight, in forward-definition order, read from `.grad`:
-    call right after `loss.backward()` (layers without a gradient yet give 0)."""
-    return {
-        name: float(conv.weight.grad.abs().mean()) if conv.weight.grad is not None else 0.0
-        for name, conv in _conv_layers(model)
-    }
-
-
 def conv_gradients_on_batch(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 ) -> dict[str, float]:
     """Mean |d CE / d weight| per conv layer on one batch, in eval mode, without touching the
     model's `.grad` (a post-hoc stand-in for Figure 4, which averages during training)."""
-    layers = _conv_layers(model)
+    layers = conv_layers(model)
     was_training = model.training
     model.eval()
     with torch.enable_grad():
@@ -73,29 +54,6 @@ def conv_gradients_on_batch(
     model.train(was_training)
     return {
         name: float(g.abs().mean()) if g is not None else 0.0 for (name, _), g in zip(layers, grads)
-    }
-
-
-@torch.no_grad()
-def pair_statistics(
-    logits_a: torch.Tensor,
-    logits_b: torch.Tensor,
-    targets: torch.Tensor,
-    temperature: float = 1.0,
-) -> dict[str, float]:
-    """Figure 5 and section 3.4 on one pair batch (anchors a, partners b, same labels).
-
-    `kd_gradient_l1`: mean over pairs of sum_k |p_k(x_b) - p_k(x_a)|, the L1 norm of
-    d L_KD1 / d f. `target_confidence_gap`: mean over pairs of |p_y(x_a) - p_y(x_b)|.
-    p = softmax(f / temperature); 1 gives the model's probabilities, the method's T the
-    softened ones of Eq. 2.
-    """
-    p_a = (logits_a.float() / temperature).softmax(dim=1)
-    p_b = (logits_b.float() / temperature).softmax(dim=1)
-    target = targets.long()[:, None]
-    return {
-        KD_GRADIENT_KEY: float((p_b - p_a).abs().sum(dim=1).mean()),
-        CONFIDENCE_GAP_KEY: float((p_a.gather(1, target) - p_b.gather(1, target)).abs().mean()),
     }
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .analysis import CONFIDENCE_GAP_KEY, KD_GRADIENT_KEY, HeatMap
+from ..engine.step_stats import CONFIDENCE_GAP_KEY, KD_GRADIENT_KEY
+from .analysis import HeatMap
 from .attacks import ATTACK_TITLES
 from .corruptions import ABBREVIATIONS
 from .metrics import calibration_bins, expected_calibration_error

@@ -21,18 +21,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..config import RunConfig, apply_overrides, build_config
+from ..checkpoint import load_checkpoint, rebuild_model, saved_config
+from ..config import RunConfig
 from ..data import DataBundle, build_datasets
-from ..engine.checkpoint import load_checkpoint, load_model_weights
+from ..engine.accuracy import collect_logits
+from ..engine.device import resolve_device
 from ..engine.loaders import build_eval_loader
 from ..engine.precision import memory_format
 from ..engine.run_log import read_metrics
-from ..engine.trainer import resolve_device
+from ..engine.step_stats import KD_GRADIENT_KEY
 from ..errors import PatchswapError, unknown_name
-from ..models import build_model
 from ..outputs import atomic_write_text, check_writable_folder
 from . import analysis, plots
-from .accuracy import collect_logits
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
 from .corruption_sets import evaluate_corruptions, generate_corrupted_set, generated_set_folder
 from .corruptions import CORRUPTIONS, SEVERITIES, check_corruption_args
@@ -103,11 +103,10 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     """Rebuild the model and data of a `last.pt`, `best.pt` or run folder (`overrides` change
     the saved config first, e.g. `data.root=...`, `device=cpu`, `data.test_subset=1000`)."""
     state = load_checkpoint(path)
-    cfg = build_config(apply_overrides(state["config"], list(overrides)))
+    cfg = saved_config(state, overrides)
     device = resolve_device(cfg.device)
     data = build_datasets(cfg.data)
-    model = build_model(cfg.model.name, data.num_classes, data.in_channels, **cfg.model.kwargs)
-    load_model_weights(model, state, str(path))
+    model = rebuild_model(state, str(path), data.num_classes, data.in_channels)
     layout = memory_format(cfg.channels_last, device, model)
     model.to(device, memory_format=layout)
     return Evaluated(Path(path), state["epoch"], cfg, data, model.eval(), device, layout)
@@ -215,7 +214,7 @@ def _analysis(run: Evaluated, probs: np.ndarray, labels: np.ndarray, out: Path) 
 
     folder = run.path if run.path.is_dir() else run.path.parent
     records = read_metrics(folder) if (folder / "metrics.jsonl").is_file() else []
-    if any(analysis.KD_GRADIENT_KEY in r for r in records):
+    if any(KD_GRADIENT_KEY in r for r in records):
         result["plots"]["pair_statistics"] = plots.plot_pair_statistics(
             {run.cfg.method["name"]: records}, out / "pair_statistics.png"
         ).name

@@ -1,21 +1,26 @@
 """Training methods by name.
 
 Every `Method` subclass with a `name` in a module of this package is registered: add a method
-by adding one file. `patchswap list methods` shows them with the first line of their docstring.
+by adding one file. A method defined elsewhere (a user's module, a test) is registered with
+`register_method`. `patchswap list methods` shows them with the first line of their docstring.
+The contract a method fulfils is written in `methods/base.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
 from ..config import build_dataclass
 from ..distributed_ops import broadcast_state
-from ..errors import unknown_name
-from .base import Batch, Method, MethodContext, StepOutput
+from ..errors import PatchswapError, unknown_name
+from .base import Batch, Method, MethodContext, PairLogits, StepOutput
+
+M = TypeVar("M", bound=type[Method])
 
 
 def _discover() -> dict[str, type[Method]]:
@@ -32,6 +37,31 @@ def _discover() -> dict[str, type[Method]]:
 
 
 METHODS: dict[str, type[Method]] = _discover()
+
+
+def register_method(cls: M) -> M:
+    """Register a `Method` subclass defined outside this package under its `name`, so a run's
+    config can name it (`patchswap.engine.train` and the rest of the Python API); returns it,
+    so it serves as a class decorator.
+
+    Registering the same class again is a no-op; another class under a taken name is an error.
+    The module that defines the method must be imported before the run's config is built.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise PatchswapError(f"register_method takes a Method subclass, not {cls!r}")
+    name = cls.__dict__.get("name")
+    if not isinstance(name, str) or not name:
+        raise PatchswapError(f"{cls.__name__} needs a class attribute name = '...' to register")
+    if not dataclasses.is_dataclass(cls.Options):
+        raise PatchswapError(f"{cls.__name__}.Options must be a dataclass of the method's options")
+    taken = METHODS.get(name)
+    if taken is not None and taken is not cls:
+        raise PatchswapError(
+            f"method name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; "
+            f"give {cls.__name__} another name"
+        )
+    METHODS[name] = cls
+    return cls
 
 
 def available_methods() -> list[str]:
@@ -65,8 +95,10 @@ __all__ = [
     "Batch",
     "Method",
     "MethodContext",
+    "PairLogits",
     "StepOutput",
     "available_methods",
     "build_method",
     "method_options",
+    "register_method",
 ]

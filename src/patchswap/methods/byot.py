@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, PatchswapError
+from ..losses import distillation_kl
 from .base import Batch, Method, MethodContext, StepOutput
 from .features import FeatureTap, Stage, classifier_of, find_stages
-from .kd_losses import distillation_kl
 
 
 @dataclass

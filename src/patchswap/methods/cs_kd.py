@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Batch, Method, StepOutput
-from .kd_losses import distillation_kl
+from ..losses import distillation_kl
+from .base import Batch, Method, PairLogits, StepOutput
 
 
 @dataclass
@@ -56,4 +56,6 @@ class CsKd(Method):
             },
             torch.cat([anchors, partners]),
             batch.targets,
+            samples=half,
+            pairs=PairLogits(anchors, partners, batch.targets[:half]),
         )

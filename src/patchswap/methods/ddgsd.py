@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..losses import distillation_kl
 from .base import Batch, Method, MethodContext, StepOutput
 from .features import FeatureTap
-from .kd_losses import distillation_kl
 
 
 @dataclass

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..losses import distillation_kl
 from .base import Batch, Method, MethodContext, StepOutput
-from .kd_losses import distillation_kl
 
 
 @dataclass

@@ -65,11 +65,11 @@ class Ols(Method):
 
     def on_epoch_start(self, epoch: int) -> dict[str, float]:
         if epoch > 1:
-            self.swap()
+            self.install_soft_labels()
         return {}
 
     @torch.no_grad()
-    def swap(self) -> None:
+    def install_soft_labels(self) -> None:
         """Install last epoch's class means as the soft labels and restart the accumulators."""
         k = self.context.num_classes
         seen = self.counts > 0

@@ -52,7 +52,7 @@ from ..objective import FORWARDS, PatchSwapObjective
 from ..pairs import in_batch_partners
 from ..schedules import AdaptivePr, build_pr_schedule
 from ..swap import validate_swap_args
-from .base import Batch, Method, MethodContext, StepOutput
+from .base import Batch, Method, MethodContext, PairLogits, StepOutput
 
 PAIRS = ("dataset", "batch")
 
@@ -160,7 +160,9 @@ class PatchSwap(Method):
             weight = self.objective.loss.gamma / 2
             losses["ce_a"] = weight * mixed_cross_entropy(logits[:half], ya, yb, mixed.lam)
             losses["ce_b"] = weight * mixed_cross_entropy(logits[half:], ya, yb, mixed.lam)
-        return StepOutput(losses, logits, targets)
+        # Figure 5's pair statistics for whole-set pairs; in-batch pairs hold lone samples
+        pairs = PairLogits(logits[:half], logits[half:], targets[:half]) if self.paired else None
+        return StepOutput(losses, logits, targets, samples=half, pairs=pairs)
 
 
 def build_mix(name: str, options: dict[str, Any]) -> BatchAugment | None:

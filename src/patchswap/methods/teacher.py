@@ -11,8 +11,8 @@ from pathlib import Path
 
 from torch import nn
 
+from ..checkpoint import load_checkpoint, rebuild_model
 from ..errors import CheckpointError, ConfigError
-from ..models import build_model
 from .base import MethodContext
 from .features import classifier_of
 
@@ -55,22 +55,14 @@ def load_teacher(path: str | Path, context: MethodContext) -> nn.Module:
 
     Loading uses `weights_only=True`, so a checkpoint cannot execute code.
     """
-    # Imported here: the engine imports this package, so a module-level import would be circular.
-    from ..engine.checkpoint import load_checkpoint, load_model_weights
-
-    file = teacher_file(path)
-    state = load_checkpoint(file)
-    model_cfg = state["config"].get("model")  # load_checkpoint checked the config is there
-    if not isinstance(model_cfg, dict) or "model" not in state:
-        raise CheckpointError(
-            f"{str(file)!r} is not a checkpoint of `patchswap train` (no model in it); "
-            f"{_HOW_TO_TRAIN}"
-        )
-    teacher = build_model(
-        model_cfg["name"], context.num_classes, context.in_channels, **model_cfg.get("kwargs", {})
+    source = str(teacher_file(path))
+    teacher = rebuild_model(
+        load_checkpoint(source),
+        source,
+        context.num_classes,
+        context.in_channels,
+        lambda model, weights: _check_fits(model, weights, context, source),
     )
-    _check_fits(teacher, state["model"], context, str(file))
-    load_model_weights(teacher, state, str(file))
     teacher.eval()
     teacher.requires_grad_(False)
     return teacher

@@ -1,4 +1,8 @@
-"""Top-1 / top-5 accuracy and mean cross-entropy over a loader."""
+"""Top-1 / top-5 accuracy, mean cross-entropy and logits of a plain forward pass over a loader.
+
+The trainer evaluates every epoch with these and `patchswap.evaluation` builds on them (it
+imports the engine, never the reverse).
+"""
 
 from __future__ import annotations
 

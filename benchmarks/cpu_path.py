@@ -38,7 +38,6 @@ from torchvision.transforms import v2
 from patchswap.checkpoint import save_checkpoint
 from patchswap.config import load_config
 from patchswap.engine import Trainer
-from patchswap.engine.device_data import resident_arrays
 from patchswap.engine.loaders import build_loaders
 from patchswap.engine.reproducibility import rng_state
 from patchswap.models import build_model
@@ -114,7 +113,7 @@ def epoch_seconds(trainer: Trainer, epoch: int) -> tuple[float, float, float]:
 def hand_written_epoch(trainer: Trainer, workers: int) -> float:
     """Seconds for one epoch of what a user writes: shuffled DataLoader + transforms v2 + CE."""
     data = trainer.data
-    images, labels = resident_arrays(data.train)  # the same uint8 images (N, C, H, W)
+    images, labels = data.in_memory.train, data.train_labels  # uint8 (N, C, H, W)
     height = images.shape[-1]
     transform = v2.Compose(
         [

@@ -19,7 +19,8 @@ from common import device_label, synchronizer
 
 from patchswap.config import build_config
 from patchswap.data import DataBundle
-from patchswap.data.transforms import TransformedDataset, small_image_transforms
+from patchswap.data.bundle import InMemory
+from patchswap.data.transforms import Augmentation, TransformedDataset, small_image_transforms
 from patchswap.engine.distributed import DistEnv
 from patchswap.engine.loaders import build_loaders
 from patchswap.engine.precision import autocast
@@ -46,21 +47,27 @@ class RandomCifar(torch.utils.data.Dataset):
         return Image.fromarray(self.data[index]), self.targets[index]
 
 
+def pixels(dataset: RandomCifar) -> torch.Tensor:
+    return torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
+
+
 def bundle(samples: int) -> DataBundle:
-    train_tf, test_tf = small_image_transforms(32, MEAN, STD, padding=4)
-    raw = RandomCifar(samples)
-    labels = torch.as_tensor(raw.targets)
+    augmentation = Augmentation(4, flip=True)
+    train_tf, test_tf = small_image_transforms(32, MEAN, STD, augmentation)
+    raw, test = RandomCifar(samples), RandomCifar(256)
     return DataBundle(
         train=TransformedDataset(raw, train_tf),
         train_eval=TransformedDataset(raw, test_tf),
-        test=TransformedDataset(RandomCifar(256), test_tf),
-        train_labels=labels,
+        test=TransformedDataset(test, test_tf),
+        train_labels=torch.as_tensor(raw.targets),
+        test_labels=torch.as_tensor(test.targets),
         num_classes=100,
         in_channels=3,
         image_size=(32, 32),
         class_names=[],
         mean=MEAN,
         std=STD,
+        in_memory=InMemory(pixels(raw), pixels(test), augmentation),
     )
 
 

@@ -1,21 +1,25 @@
 """The device-resident data path: same data, same augmentation distribution, same training."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import RandomHorizontalFlip
 
-from patchswap.config import DataConfig, load_config
+from patchswap.config import DataConfig, LabelNoiseConfig, load_config
 from patchswap.data import build_datasets
-from patchswap.data.transforms import small_image_transforms
+from patchswap.data.transforms import Augmentation, small_image_transforms
 from patchswap.engine import train
-from patchswap.engine.device_data import DeviceAugment, DeviceLoader, resident_arrays
-from patchswap.engine.loaders import ShuffledBatchSampler
+from patchswap.engine.device_data import DeviceAugment, DeviceLoader
+from patchswap.engine.distributed import DistEnv
+from patchswap.engine.loaders import ShuffledBatchSampler, build_loaders
 from patchswap.errors import ConfigError
 
 PADDING = 4
+CROP_AND_FLIP = Augmentation(PADDING, flip=True)
 
 
 def coordinate_image(size=32):
@@ -39,12 +43,12 @@ def test_device_and_dataloader_paths_draw_the_same_augmentations():
     n = 4000
     mean, std = torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25])
     image = coordinate_image()
-    train_tf, _ = small_image_transforms(32, tuple(mean), tuple(std), PADDING)
+    train_tf, _ = small_image_transforms(32, tuple(mean), tuple(std), CROP_AND_FLIP)
     torch.manual_seed(0)
     pil = Image.fromarray(image)
     reference = torch.stack([train_tf(pil) for _ in range(n)])
     batch = torch.from_numpy(image).permute(2, 0, 1)[None].repeat(n, 1, 1, 1)
-    device = DeviceAugment(mean, std, PADDING, flip=True)(batch)
+    device = DeviceAugment(mean, std, CROP_AND_FLIP)(batch)
     # Offsets uniform over 0..2p and flip rate 1/2 on both paths: frequencies within 0.025 of
     # the expected value (about 4.5 standard errors at n = 4000) and of each other.
     frequencies = []
@@ -65,20 +69,59 @@ def test_device_and_dataloader_paths_draw_the_same_augmentations():
     assert torch.allclose(device[i], reference[j], atol=1e-6)
 
 
-def test_resident_arrays_follow_subsets(fashion_mnist_root, cifar100_root, patchswap_cache):
-    fm = build_datasets(
-        DataConfig(name="fashion_mnist", root=str(fashion_mnist_root), samples_per_class=3)
+def normalized(pixels, data):
+    """uint8 pixels as the test-time transform gives them."""
+    mean, std = (torch.tensor(v).view(-1, 1, 1) for v in (data.mean, data.std))
+    return (pixels.float() / 255 - mean) / std
+
+
+def test_the_in_memory_pixels_are_the_images_and_labels_of_the_splits(
+    fashion_mnist_root, cifar100_root, patchswap_cache
+):
+    """Held-out split, training subset, label noise and test subset: row i of the pixels is
+    item i of train / test, so both data paths train and evaluate on the same samples."""
+    cfg = DataConfig(
+        name="fashion_mnist",
+        root=str(fashion_mnist_root),
+        holdout_per_class=1,
+        samples_per_class=3,
+        label_noise=LabelNoiseConfig(rate=0.3, seed=1),
+        test_subset=7,
     )
-    images, labels = resident_arrays(fm.train)
-    assert images.shape == (30, 1, 28, 28) and images.dtype == torch.uint8
-    assert torch.equal(labels, fm.train_labels)
+    data = build_datasets(cfg)
+    memory = data.in_memory
+    assert memory.train.shape == (30, 1, 28, 28) and memory.train.dtype == torch.uint8
+    assert memory.augmentation == Augmentation(4, flip=True)
+    for i in range(len(data.train)):
+        image, label = data.train_eval[i]
+        assert torch.allclose(normalized(memory.train[i], data), image, atol=1e-6)
+        assert label == data.train_labels[i] == data.train[i][1]
+    assert len(memory.test) == len(data.test_labels) == 7
+    for i in range(7):
+        image, label = data.test[i]
+        assert torch.allclose(normalized(memory.test[i], data), image, atol=1e-6)
+        assert label == data.test_labels[i]
     plain = build_datasets(
         DataConfig(name="fashion_mnist", root=str(fashion_mnist_root), augment=False)
     )
-    first = resident_arrays(plain.train)[0][0].float() / 255
-    assert torch.allclose((first - 0.2860) / 0.3530, plain.train[0][0], atol=1e-6)
+    assert plain.in_memory.augmentation == Augmentation()  # data.augment=false: none either path
     cifar = build_datasets(DataConfig(name="cifar100", root=str(cifar100_root)))
-    assert resident_arrays(cifar.test)[0].shape[1:] == (3, 32, 32)
+    assert torch.allclose(normalized(cifar.in_memory.test[3], cifar), cifar.test[3][0], atol=1e-6)
+
+
+def test_the_device_path_takes_the_sources_crop_and_flip_policy(tiny_run, fashion_mnist_root):
+    """A source that declares no flip (and no crop) is never flipped on the device path."""
+    data = build_datasets(DataConfig(name="fashion_mnist", root=str(fashion_mnist_root)))
+    data.in_memory = replace(data.in_memory, augmentation=Augmentation(0, flip=False))
+    cfg = load_config(None, tiny_run("data.loader=device", "method=hard_label"))
+    train_loader, _, kind = build_loaders(cfg, data, False, 1, DistEnv(), torch.device("cpu"))
+    assert kind == "device"
+    for _ in range(3):
+        for images, labels, index in train_loader:
+            assert torch.allclose(images, normalized(data.in_memory.train[index], data), atol=1e-6)
+            assert torch.equal(labels, data.train_labels[index])
+    train_tf, _ = small_image_transforms(28, data.mean, data.std, Augmentation(0, flip=False))
+    assert not any(isinstance(t, RandomHorizontalFlip) for t in train_tf.transforms)
 
 
 def test_views_are_augmented_independently():
@@ -87,7 +130,7 @@ def test_views_are_augmented_independently():
         images,
         torch.arange(6),
         ShuffledBatchSampler(6, 3, seed=0),
-        DeviceAugment([0.5] * 3, [0.5] * 3, padding=2, flip=True),
+        DeviceAugment([0.5] * 3, [0.5] * 3, Augmentation(2, flip=True)),
         views=2,
     )
     batch, labels, index = next(iter(loader))

@@ -60,11 +60,16 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
     test = TransformedDataset(source.test, source.test_transform)
     if cfg.test_subset is not None:
         test = first_n(test, cfg.test_subset)
+    in_memory = None
+    if source.in_memory is not None:  # the same rows as train and test, for the device path
+        rows = kept if len(kept) < len(source.train_labels) else None
+        in_memory = source.in_memory.select(rows, len(test), cfg.augment)
     return DataBundle(
         train=train,
         train_eval=train_eval,
         test=test,
         train_labels=train_labels,
+        test_labels=source.test_labels[: len(test)],
         num_classes=len(source.class_names),
         in_channels=source.in_channels,
         image_size=source.image_size,
@@ -73,4 +78,5 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
         std=source.std,
         label_noise=noise,
         holdout=holdout,
+        in_memory=in_memory,
     )

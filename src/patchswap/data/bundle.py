@@ -10,6 +10,26 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .label_noise import LabelNoise
+from .transforms import Augmentation
+
+
+@dataclass
+class InMemory:
+    """A dataset held in memory, as the device-resident data path runs it: uint8 images
+    `(N, C, H, W)` of each split (row `i` is item `i` of that split) and the augmentation of
+    its training transform. Views of the loader's own arrays, not copies."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+    augmentation: Augmentation
+
+    def select(self, train_rows: torch.Tensor | None, test_count: int, augment: bool) -> InMemory:
+        """The rows a run uses (`train_rows` None: all), and no augmentation unless `augment`."""
+        return InMemory(
+            self.train if train_rows is None else self.train[train_rows],
+            self.test[:test_count],
+            self.augmentation if augment else Augmentation(),
+        )
 
 
 @dataclass
@@ -18,11 +38,14 @@ class DataSource:
 
     Loaders return this so that `build_datasets` applies augmentation, subsets and label
     bookkeeping the same way for every dataset. `train` and `test` yield `(PIL image, int label)`.
+    A dataset small enough to hold in memory declares its pixels and augmentation in
+    `in_memory`, which lets runs take the device data path.
     """
 
     train: Dataset
     test: Dataset
     train_labels: torch.Tensor
+    test_labels: torch.Tensor
     class_names: list[str]
     in_channels: int
     image_size: tuple[int, int]
@@ -30,6 +53,7 @@ class DataSource:
     std: tuple[float, ...]
     train_transform: Callable  # training augmentation, ending in ToTensor + Normalize
     test_transform: Callable  # deterministic test-time transform
+    in_memory: InMemory | None = None  # None: image files, the DataLoader path only
 
 
 @dataclass
@@ -44,6 +68,7 @@ class DataBundle:
     train_eval: Dataset  # same samples and order as train, test-time transform
     test: Dataset  # (image tensor, int label), test-time transform
     train_labels: torch.Tensor  # int64, train_labels[i] is the label of train[i]
+    test_labels: torch.Tensor  # int64, test_labels[i] is the label of test[i]
     num_classes: int
     in_channels: int
     image_size: tuple[int, int]  # (H, W) the model sees
@@ -54,6 +79,9 @@ class DataBundle:
     # data.holdout_per_class training images never trained on (test-time transform, true
     # labels), for post-hoc calibration; None without a held-out split
     holdout: Dataset | None = None
+    # the pixels of train and test (same rows, same order) and the augmentation `train`
+    # applies, for the device data path; None when the dataset is not held in memory
+    in_memory: InMemory | None = None
 
 
 def torchvision_source(
@@ -66,6 +94,7 @@ def torchvision_source(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     transforms: tuple[Callable, Callable],
+    in_memory: InMemory | None = None,
 ) -> DataSource:
     """DataSource of two torchvision datasets, which expose `targets` and `classes`.
 
@@ -74,8 +103,9 @@ def torchvision_source(
     `where` names the dataset's files in the error.
     """
     num_classes = len(train.classes)
+    labels_of = {}
     for split, dataset in (("training", train), ("test", test)):
-        labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+        labels = labels_of[split] = torch.as_tensor(dataset.targets, dtype=torch.int64)
         if len(labels) != len(dataset):
             raise DataError(
                 f"{where}: the {split} split has {len(dataset)} images but {len(labels)} labels; "
@@ -89,7 +119,8 @@ def torchvision_source(
     return DataSource(
         train=train,
         test=test,
-        train_labels=torch.as_tensor(train.targets, dtype=torch.int64),
+        train_labels=labels_of["training"],
+        test_labels=labels_of["test"],
         class_names=list(train.classes),
         in_channels=in_channels,
         image_size=image_size,
@@ -97,4 +128,5 @@ def torchvision_source(
         std=std,
         train_transform=transforms[0],
         test_transform=transforms[1],
+        in_memory=in_memory,
     )

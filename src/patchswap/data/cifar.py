@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import CIFAR10, CIFAR100
@@ -23,9 +24,9 @@ from torchvision.datasets.utils import download_and_extract_archive
 
 from ..config import DataConfig
 from ..errors import DataError, PatchswapError
-from .bundle import DataSource, torchvision_source
+from .bundle import DataSource, InMemory, torchvision_source
 from .files import data_errors
-from .transforms import small_image_transforms
+from .transforms import Augmentation, small_image_transforms
 
 DEFAULT_ROOT = Path("data")
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -130,6 +131,11 @@ class CifarSplit(Dataset):
         return Image.fromarray(self.data[index]), self.targets[index]
 
 
+def _pixels(split: CifarSplit) -> torch.Tensor:
+    """The split's images as a uint8 `(N, 3, 32, 32)` view of its `(N, 32, 32, 3)` array."""
+    return torch.from_numpy(split.data).permute(0, 3, 1, 2)
+
+
 def _load(
     spec: type[CIFAR10],
     title: str,
@@ -155,7 +161,7 @@ def _load(
             )
         train = CifarSplit(spec, title, root, train=True)
         test = CifarSplit(spec, title, root, train=False)
-    transforms = small_image_transforms(32, mean, std, cfg.crop_padding)
+    augmentation = Augmentation(cfg.crop_padding, flip=True)
     return torchvision_source(
         train,
         test,
@@ -164,7 +170,8 @@ def _load(
         image_size=(32, 32),
         mean=mean,
         std=std,
-        transforms=transforms,
+        transforms=small_image_transforms(32, mean, std, augmentation),
+        in_memory=InMemory(_pixels(train), _pixels(test), augmentation),
     )
 
 

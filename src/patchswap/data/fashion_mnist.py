@@ -18,9 +18,9 @@ from torchvision.datasets import FashionMNIST
 from ..config import DataConfig
 from ..errors import DataError
 from ..outputs import atomic_write_text
-from .bundle import DataSource, torchvision_source
+from .bundle import DataSource, InMemory, torchvision_source
 from .files import atomic_gunzip, cache_dir, data_errors
-from .transforms import small_image_transforms
+from .transforms import Augmentation, small_image_transforms
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_ROOT = Path("data")
@@ -169,6 +169,7 @@ def load_fashion_mnist(cfg: DataConfig) -> DataSource:
     with data_errors(f"cannot load Fashion-MNIST from {folder.absolute()}", FIXES):
         train = FashionMNIST(str(root), train=True, download=cfg.download)
         test = FashionMNIST(str(root), train=False)
+    augmentation = Augmentation(cfg.crop_padding, flip=True)  # as the CIFAR recipe
     return torchvision_source(
         train,
         test,
@@ -177,5 +178,6 @@ def load_fashion_mnist(cfg: DataConfig) -> DataSource:
         image_size=(28, 28),
         mean=MEAN,
         std=STD,
-        transforms=small_image_transforms(28, MEAN, STD, cfg.crop_padding),
+        transforms=small_image_transforms(28, MEAN, STD, augmentation),
+        in_memory=InMemory(train.data[:, None], test.data[:, None], augmentation),
     )

@@ -6,6 +6,7 @@ Transforms work on PIL images with torchvision: fast enough for in-memory 32x32 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -19,12 +20,26 @@ def _to_normalized_tensor(mean: Sequence[float], std: Sequence[float]) -> list[C
     return [T.ToTensor(), T.Normalize(mean, std)]
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """The training augmentation of a small in-memory dataset, as data (airbench's loader
+    takes the same as its `aug` dict): a random crop of the image zero-padded by
+    `crop_padding` pixels a side (0: none) and, with `flip`, a horizontal flip with
+    probability 1/2. Both data paths are built from it (`small_image_transforms` for the
+    DataLoader, `engine.device_data.DeviceAugment` on the device), so a dataset that must not
+    be flipped is flipped on neither."""
+
+    crop_padding: int = 0
+    flip: bool = False
+
+
 def small_image_transforms(
-    size: int, mean: Sequence[float], std: Sequence[float], padding: int
+    size: int, mean: Sequence[float], std: Sequence[float], augmentation: Augmentation
 ) -> tuple[Callable, Callable]:
-    """(train, test) transforms of the CIFAR recipe: padded random crop + horizontal flip."""
+    """(train, test) transforms of the CIFAR recipe: padded random crop (+ horizontal flip)."""
     normalize = _to_normalized_tensor(mean, std)
-    train = T.Compose([T.RandomCrop(size, padding=padding), T.RandomHorizontalFlip(), *normalize])
+    flip = [T.RandomHorizontalFlip()] if augmentation.flip else []
+    train = T.Compose([T.RandomCrop(size, padding=augmentation.crop_padding), *flip, *normalize])
     return train, T.Compose(normalize)
 
 

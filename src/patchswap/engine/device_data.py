@@ -3,6 +3,7 @@
 The uint8 images live on the training device; each batch is gathered by index, then padded
 random crop, horizontal flip and normalization run there as batched tensor ops. No worker
 processes and no per-sample PIL work: on a GPU the input pipeline stops being the bottleneck.
+The images and the crop/flip policy are the data source's (`DataBundle.in_memory`).
 
 The augmentation matches the DataLoader path (torchvision `RandomCrop(size, padding)` with zero
 fill, `RandomHorizontalFlip(0.5)`, `ToTensor`, `Normalize`) in distribution: crop offsets are
@@ -15,53 +16,21 @@ from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Subset
 
-from ..data.label_noise import RelabeledDataset
-from ..data.transforms import TransformedDataset
-
-
-def resident_arrays(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """`(uint8 images (N, C, H, W), int64 labels (N,))` behind a dataset view, or None.
-
-    Unwraps `Subset`, `TransformedDataset` and `RelabeledDataset` down to a torchvision dataset
-    that holds its images in memory as `.data` (CIFAR: NHWC numpy, MNIST family: NHW tensor).
-    """
-    if isinstance(dataset, Subset):
-        base = resident_arrays(dataset.dataset)
-        if base is None:
-            return None
-        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
-        return base[0][index], base[1][index]
-    if isinstance(dataset, TransformedDataset):
-        return resident_arrays(dataset.base)
-    if isinstance(dataset, RelabeledDataset):  # noisy labels: same images, new labels
-        base = resident_arrays(dataset.base)
-        return None if base is None else (base[0], torch.as_tensor(dataset.labels))
-    data, targets = getattr(dataset, "data", None), getattr(dataset, "targets", None)
-    if data is None or targets is None:
-        return None
-    images = torch.as_tensor(data)
-    if images.dtype != torch.uint8 or images.dim() not in (3, 4):
-        return None
-    images = images[:, None] if images.dim() == 3 else images.permute(0, 3, 1, 2)
-    return images.contiguous(), torch.as_tensor(targets, dtype=torch.long)
+from ..data.transforms import Augmentation
 
 
 class DeviceAugment:
-    """Batched padded random crop + horizontal flip + normalization of uint8 images."""
+    """Batched padded random crop + horizontal flip (as `augmentation` says) + normalization of
+    uint8 images."""
 
     def __init__(
-        self,
-        mean: Sequence[float],
-        std: Sequence[float],
-        padding: int = 0,
-        flip: bool = False,
+        self, mean: Sequence[float], std: Sequence[float], augmentation: Augmentation
     ) -> None:
         self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.padding = padding
-        self.flip = flip
+        self.padding = augmentation.crop_padding
+        self.flip = augmentation.flip
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean.to(images.device), self.std.to(images.device)

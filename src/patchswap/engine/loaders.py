@@ -12,7 +12,7 @@ from ..config import RunConfig
 from ..data import DataBundle
 from ..errors import ConfigError
 from ..pairs import IntraClassPairSampler
-from .device_data import DeviceAugment, DeviceEvalLoader, DeviceLoader, resident_arrays
+from .device_data import DeviceAugment, DeviceEvalLoader, DeviceLoader
 from .distributed import DistEnv
 
 
@@ -111,23 +111,25 @@ def build_loaders(
         data.train_labels, paired, per_process, cfg.seed, env.world_size, env.rank
     )
     test_shard = range(env.rank, len(data.test), env.world_size)
-    resident = None if cfg.data.loader == "dataloader" else resident_arrays(data.train)
-    if cfg.data.loader == "device" and resident is None:
+    memory = None if cfg.data.loader == "dataloader" else data.in_memory
+    if cfg.data.loader == "device" and memory is None:
         raise ConfigError(
             f"data.loader=device needs an in-memory dataset (cifar10, cifar100, fashion_mnist), "
             f"not {cfg.data.name!r}; use data.loader=dataloader"
         )
-    if resident is not None:
-        test_images, test_labels = resident_arrays(data.test)
+    if memory is not None:
         index = torch.as_tensor(test_shard, dtype=torch.long)
-        padding, flip = (cfg.data.crop_padding, True) if cfg.data.augment else (0, False)
-        augment = DeviceAugment(data.mean, data.std, padding, flip)
+        augment = DeviceAugment(data.mean, data.std, memory.augmentation)
         train = DeviceLoader(
-            resident[0].to(device), data.train_labels.to(device), sampler, augment, views
+            memory.train.contiguous().to(device),
+            data.train_labels.to(device),
+            sampler,
+            augment,
+            views,
         )
         test = DeviceEvalLoader(
-            test_images[index].to(device),
-            test_labels[index].to(device),
+            memory.test[index].contiguous().to(device),
+            data.test_labels[index].to(device),
             augment,
             cfg.eval_batch_size,
         )

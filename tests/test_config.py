@@ -2,7 +2,8 @@
 
 import pytest
 
-from patchswap.config import RunConfig, build_dataclass, dump_config, load_config
+from patchswap.coercion import build_dataclass
+from patchswap.config import RunConfig, dump_config, load_config
 from patchswap.errors import ConfigError
 from patchswap.methods import METHODS
 from patchswap.recipes import find_recipe, list_recipes
@@ -94,3 +95,19 @@ def test_paper_recipe_values():
     }
     assert load_config(find_recipe("cifar100/shufflenetv2_hard_label")).optim.lr == 0.01
     assert load_config(find_recipe("imagenet/resnet50_patchswap_2x2")).method["grid"] == 2
+
+
+@pytest.mark.parametrize(
+    "method, message",
+    [
+        ("{name: at, p: 0}", "method.p=0.0 must be > 0"),
+        ("{name: crd, nce_m: 1}", "method.nce_m=1.0 must be < 1"),
+        ("{name: kd, temperature: 0}", "method.temperature=0.0 must be > 0"),
+        ("{name: rkd, beta: -1}", "method.beta=-1.0 must be >= 0"),
+        ("{name: tf_kd_self, alpha: 2}", "method.alpha=2.0 must be in"),
+    ],
+)
+def test_teacher_student_options_are_checked_when_the_config_is_built(method, message):
+    """Before any data, model or teacher loads (the teacher is not even named here)."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"method={method}"])

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..config import build_dataclass
+from ..coercion import build_dataclass
 from ..distributed_ops import broadcast_state
 from ..errors import PatchswapError, unknown_name
 from .base import Batch, Method, MethodContext, PairLogits, StepOutput

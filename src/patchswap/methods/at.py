@@ -32,6 +32,11 @@ class ATOptions(FeatureDistillationOptions):
     beta: float = 1000.0
     p: float = 2.0  # exponent of the activation before averaging over channels
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.p <= 0:
+            raise ConfigError(f"method.p={self.p} must be > 0 (attention uses f^p; default 2)")
+
 
 def paired_stages(student: list[Stage], teacher: list[Stage]) -> list[tuple[Stage, Stage]]:
     """The last `N` stages of each net, paired in order."""
@@ -63,8 +68,6 @@ class AT(TeacherStudent):
 
     def __init__(self, model: nn.Module, options: ATOptions, context: MethodContext) -> None:
         super().__init__(model, options, context)
-        if options.p <= 0:
-            raise ConfigError(f"method.p={options.p} must be > 0 (attention uses f^p; default 2)")
         size = context.image_size
         pairs = paired_stages(
             find_stages(model, context.in_channels, size),

@@ -51,6 +51,16 @@ class CRDOptions(FeatureDistillationOptions):
     nce_t: float = 0.07  # temperature of the scores
     nce_m: float = 0.5  # memory momentum
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.feat_dim < 1 or self.nce_k < 1 or self.nce_t <= 0:
+            raise ConfigError(
+                f"method.feat_dim={self.feat_dim}, nce_k={self.nce_k} must be >= 1 and "
+                f"nce_t={self.nce_t} > 0 (defaults 128, 16384, 0.07)"
+            )
+        if self.nce_m >= 1:
+            raise ConfigError(f"method.nce_m={self.nce_m} must be < 1 (default 0.5)")
+
 
 def contrast_scores(rows: torch.Tensor, anchors: torch.Tensor, temperature: float) -> torch.Tensor:
     """`(B, 1+K)` unnormalized scores `exp(m . v / T)` of each anchor against its memory rows."""
@@ -85,13 +95,6 @@ class CRD(TeacherStudent):
         n = context.num_samples
         if n < 2:
             raise ConfigError(f"crd needs a training set of at least 2 samples, got {n}")
-        if options.feat_dim < 1 or options.nce_k < 1 or options.nce_t <= 0:
-            raise ConfigError(
-                f"method.feat_dim={options.feat_dim}, nce_k={options.nce_k} must be >= 1 and "
-                f"nce_t={options.nce_t} > 0 (defaults 128, 16384, 0.07)"
-            )
-        if options.nce_m >= 1:
-            raise ConfigError(f"method.nce_m={options.nce_m} must be < 1 (default 0.5)")
         labels = context.train_labels
         if labels is None or len(labels) != n:
             raise ConfigError("crd needs the training labels in its MethodContext (train_labels)")

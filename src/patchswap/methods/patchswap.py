@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from ..augment import AUGMENTATIONS, BatchAugment, Mixed, mixed_cross_entropy
-from ..config import build_dataclass
+from ..coercion import build_dataclass
 from ..errors import ConfigError
 from ..objective import FORWARDS, PatchSwapObjective
 from ..pairs import in_batch_partners

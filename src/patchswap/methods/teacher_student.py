@@ -26,12 +26,27 @@ from .features import FeatureTap
 from .teacher import load_teacher
 
 
+def check_distillation_options(options: Any) -> None:
+    """Checks every teacher-student method's options share: T > 0, and no weight, count or
+    rate negative. Called from the options' `__post_init__`, so a bad value is refused when
+    the config is built, before any data or teacher loads."""
+    if options.temperature <= 0:
+        raise ConfigError(f"method.temperature={options.temperature} must be > 0")
+    for field in fields(options):
+        value = getattr(options, field.name)
+        if isinstance(value, (int, float)) and value < 0:
+            raise ConfigError(f"method.{field.name}={value} must be >= 0")
+
+
 @dataclass
 class TeacherStudentOptions:
     teacher: str | None = None  # the teacher's best.pt, last.pt or run folder (required)
     temperature: float = 4.0
     gamma: float = 1.0  # cross-entropy weight
     alpha: float = 0.0  # KL_T weight
+
+    def __post_init__(self) -> None:
+        check_distillation_options(self)
 
 
 @dataclass
@@ -72,17 +87,13 @@ class TeacherStudent(Method):
 
     def __init__(self, model: nn.Module, options: Any, context: MethodContext) -> None:
         super().__init__(model, options, context)
+        # Checked here, not in the options: `patchswap list methods` shows the defaults, which
+        # name no teacher.
         if not options.teacher:
             raise ConfigError(
                 f"method {self.name!r} needs method.teacher=PATH (a teacher's best.pt or run "
                 "folder); train one with `patchswap train RECIPE`"
             )
-        if options.temperature <= 0:
-            raise ConfigError(f"method.temperature={options.temperature} must be > 0")
-        for field in fields(options):  # weights, counts and rates: none may be negative
-            value = getattr(options, field.name)
-            if isinstance(value, (int, float)) and value < 0:
-                raise ConfigError(f"method.{field.name}={value} must be >= 0")
         self.teacher = load_teacher(options.teacher, context)
         self._watches: tuple[_Watch, _Watch] | None = None
 

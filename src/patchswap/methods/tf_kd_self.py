@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import MethodContext
-from .teacher_student import TeacherStudent
+from .teacher_student import TeacherStudent, check_distillation_options
 
 
 @dataclass
@@ -28,6 +28,11 @@ class TFKDSelfOptions:
     alpha: float = 0.95  # weight of the KL term; CE gets 1 - alpha
     temperature: float = 6.0
     multiplier: float = 50.0
+
+    def __post_init__(self) -> None:
+        check_distillation_options(self)
+        if self.alpha > 1:
+            raise ConfigError(f"method.alpha={self.alpha} must be in [0, 1] (default 0.95)")
 
 
 class TFKDSelf(TeacherStudent):
@@ -38,8 +43,6 @@ class TFKDSelf(TeacherStudent):
 
     def __init__(self, model: nn.Module, options: TFKDSelfOptions, context: MethodContext):
         super().__init__(model, options, context)
-        if options.alpha > 1:
-            raise ConfigError(f"method.alpha={options.alpha} must be in [0, 1] (default 0.95)")
         student = {k: v.shape for k, v in model.state_dict().items()}
         teacher = {k: v.shape for k, v in self.teacher.state_dict().items()}
         if type(model) is not type(self.teacher) or student != teacher:

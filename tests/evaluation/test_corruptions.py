@@ -86,7 +86,9 @@ def test_elastic_follows_the_cifar_c_table_whose_affine_part_shrinks():
 
 
 def test_bad_arguments_are_clear_errors():
-    with pytest.raises(PatchswapError, match="unknown corruption 'zoom_blur'; valid corruptions"):
+    with pytest.raises(PatchswapError, match="unknown corruption 'rain'; valid corruptions"):
+        corrupt(GRAY, "rain", 1)
+    with pytest.raises(PatchswapError, match="'zoom_blur' is only in the released CIFAR-C files"):
         corrupt(GRAY, "zoom_blur", 1)
     with pytest.raises(PatchswapError, match="severity 6 is not one of 1-5"):
         corrupt(GRAY, "fog", 6)

@@ -127,10 +127,10 @@ def test_without_a_holdout_the_training_subset_is_unchanged(cifar10_root):
 
 def test_holdout_above_the_smallest_class_fails(cifar10_root):
     with pytest.raises(ConfigError) as info:
-        _cifar10(cifar10_root, holdout_per_class=11)
+        _cifar10(cifar10_root, holdout_per_class=10)  # would take every image of a class
     assert str(info.value) == (
-        "data.holdout_per_class=11 but the smallest class of the training set has 10 images; "
-        "use <= 10 or leave it unset"
+        "data.holdout_per_class=10 but the smallest class of the training set has 10 images; "
+        "use <= 9 or leave it unset"
     )
     with pytest.raises(ConfigError, match="smallest class of the training set has 8 images"):
         _cifar10(cifar10_root, holdout_per_class=2, samples_per_class=9)

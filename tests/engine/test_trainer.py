@@ -8,7 +8,7 @@ import torch
 from patchswap.checkpoint import load_checkpoint
 from patchswap.config import load_config
 from patchswap.engine import Trainer, train
-from patchswap.errors import PatchswapError
+from patchswap.errors import CheckpointError, PatchswapError
 
 
 def test_two_epoch_patchswap_run_writes_the_run_folder(tiny_run, tmp_path):
@@ -282,3 +282,17 @@ def test_an_output_dir_that_cannot_be_written_fails_before_data(tiny_run, tmp_pa
     overrides = tiny_run("epochs=1", f"output_dir={blocker}", "data.root=/no/such/folder")
     with pytest.raises(PatchswapError, match="cannot write into output_dir="):
         train(load_config(None, overrides), quiet=True)
+
+
+def test_method_state_of_another_version_is_one_clear_error(tiny_run, tmp_path):
+    """A checkpoint whose method state does not fit (e.g. BYOT branches of an older release)
+    stops the resume with a CheckpointError naming the part, not a bare RuntimeError."""
+    train(load_config(None, tiny_run("epochs=1", "method=byot")), quiet=True)
+    last = tmp_path / "runs" / "tiny" / "last.pt"
+    state = load_checkpoint(last)
+    state["method"] = {f"old.{k}": v for k, v in state["method"].items()}
+    torch.save(state, last)
+    before = _files(last.parent)
+    with pytest.raises(CheckpointError, match="its method state does not fit this run's 'byot'"):
+        train(None, resume=last.parent, overrides=["epochs=2"], quiet=True)
+    assert _files(last.parent) == before

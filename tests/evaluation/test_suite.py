@@ -95,6 +95,11 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys):
         (["--severities", "0"], "severity 0 is not one of 1-5"),
         (["--corruption-root", str(tmp_path)], "defocus_blur.npy is missing"),
         (["--corruptions", "pixelate"], "'pixelate' is only in the released CIFAR-C files"),
+        (
+            ["--set", "data.holdout_per_class=2"],
+            "data.holdout_per_class is fixed by the checkpoint",
+        ),
+        (["--set", "model.name=resnet20"], "model.name is fixed by the checkpoint"),
     ]
     argv = ["evaluate", str(checkpoint), "--suite", "corruption", "--out", str(tmp_path / "o")]
     for extra, message in cases:

@@ -38,6 +38,7 @@ def build_datasets(cfg: DataConfig) -> DataBundle:
             cfg.holdout_per_class,
             cfg.subset_seed + HOLDOUT_SEED,
             "data.holdout_per_class",
+            leave=1,
         )
         holdout = Subset(train_eval, held.tolist())
         kept = kept[~torch.isin(kept, held)]

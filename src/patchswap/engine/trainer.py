@@ -31,7 +31,7 @@ from ..checkpoint import (
 from ..config import RunConfig, dump_config
 from ..data import build_datasets
 from ..data.label_noise import write_label_noise
-from ..errors import PatchswapError
+from ..errors import CheckpointError, PatchswapError
 from ..methods import Batch, MethodContext, StepOutput, build_method
 from ..models import build_model
 from ..outputs import (
@@ -164,9 +164,20 @@ class Trainer:
     def restore(self, state: dict[str, Any], source: str) -> None:
         """Continue from a `last.pt` state; RNG state is restored last, right before training."""
         load_model_weights(self.model, state, source)
-        self.method.load_state_dict(state["method"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        for part, target in (
+            ("method", self.method),
+            ("optimizer", self.optimizer),
+            ("scheduler", self.scheduler),
+        ):
+            try:
+                target.load_state_dict(state[part])
+            except (RuntimeError, KeyError, ValueError) as err:
+                first = str(err).strip().splitlines()[0]
+                raise CheckpointError(
+                    f"checkpoint {source!r}: its {part} state does not fit this run's "
+                    f"{self.cfg.method['name']!r} {part} ({first}); it was written by another "
+                    "version of patchswap: finish the run with that version"
+                ) from None
         self.start_epoch = state["epoch"] + 1
         self.best = state["best"]
         self.seconds = state["seconds"]

@@ -30,7 +30,7 @@ from ..engine.loaders import build_eval_loader
 from ..engine.precision import memory_format
 from ..engine.run_log import read_metrics
 from ..engine.step_stats import KD_GRADIENT_KEY
-from ..errors import PatchswapError, unknown_name
+from ..errors import ConfigError, PatchswapError, unknown_name
 from ..outputs import atomic_write_text, check_writable_folder
 from . import analysis, plots
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
@@ -103,6 +103,7 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     """Rebuild the model and data of a `last.pt`, `best.pt` or run folder (`overrides` change
     the saved config first, e.g. `data.root=...`, `device=cpu`, `data.test_subset=1000`)."""
     state = load_checkpoint(path)
+    _check_overrides(overrides)
     cfg = saved_config(state, overrides)
     device = resolve_device(cfg.device)
     data = build_datasets(cfg.data)
@@ -110,6 +111,27 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     layout = memory_format(cfg.channels_last, device, model)
     model.to(device, memory_format=layout)
     return Evaluated(Path(path), state["epoch"], cfg, data, model.eval(), device, layout)
+
+
+# The model is rebuilt as trained, and the held-out split must be the one the run set aside:
+# changing these would fit the temperature on training images, or evaluate another model.
+FIXED_AT_TRAINING = (
+    "model.",
+    "data.holdout_per_class",
+    "data.samples_per_class",
+    "data.subset_seed",
+)
+
+
+def _check_overrides(overrides: Sequence[str]) -> None:
+    for override in overrides:
+        key = override.split("=", 1)[0].strip()
+        if key == "model" or key.startswith(FIXED_AT_TRAINING):
+            raise ConfigError(
+                f"--set {override}: {key} is fixed by the checkpoint (the model as trained, the "
+                "images it never trained on); evaluate takes data.root, data.test_subset, device "
+                "and the like"
+            )
 
 
 def default_output(checkpoint: str | Path) -> Path:

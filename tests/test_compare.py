@@ -252,3 +252,21 @@ def test_results_are_replaced_atomically(tmp_path, monkeypatch):
     assert (tmp_path / "results.md").read_text() == "new\n"
     assert (tmp_path / "results.csv").read_text() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_cell_trained_under_another_default_is_not_reused(tiny_run, tmp_path):
+    """The saved config holds every resolved method option, so a cell whose method default
+    has since changed is refused instead of being read back as finished."""
+    import yaml
+
+    from patchswap.compare import Cell, run_cell, run_folder
+    from patchswap.config import dump_config
+
+    cfg = load_config(None, tiny_run("epochs=1", "method=ddgsd"))
+    folder = run_folder(cfg)
+    folder.mkdir(parents=True)
+    saved = yaml.safe_load(dump_config(cfg))
+    saved["method"]["ce_weight"] = 0.5  # what the default was before issue 11
+    (folder / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(PatchswapError, match="method.ce_weight=0.5, this grid wants 0.25"):
+        run_cell(Cell(row="ddgsd", recipe=tmp_path / "r.yaml", seed=0, cfg=cfg))

@@ -256,7 +256,11 @@ def build_config(values: dict[str, Any]) -> RunConfig:
     from .models import check_model_name
 
     check_model_name(cfg.model.name, cfg.model.kwargs)
-    method_options(cfg.method)
+    _, options = method_options(cfg.method)
+    # Every option resolved, defaults included: the run's config.yaml and checkpoints then say
+    # exactly what trained, and a later change of a default cannot alter a resumed run or let
+    # `compare`/`study` reuse a cell trained under the old default.
+    cfg.method = {"name": cfg.method["name"], **asdict(options)}
     return cfg
 
 

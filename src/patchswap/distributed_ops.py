@@ -58,13 +58,28 @@ def broadcast_state(module: nn.Module, src: int = 0) -> None:
 
     Processes are seeded differently (they draw different augmentations), so a module built
     in each of them starts with different random values: a method's heads or memory banks
-    would then never agree. NCCL needs CUDA tensors, so CPU state travels through the
-    current CUDA device there.
+    would then never agree.
     """
+    _broadcast([*module.parameters(), *module.buffers()], src)
+
+
+@torch.no_grad()
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Copy rank `src`'s buffers (batch-norm statistics) into every process's `module`.
+
+    DDP syncs buffers at the start of each forward, so after the last step every process
+    holds slightly different running statistics; evaluation must use the saved (rank 0) ones.
+    """
+    _broadcast(list(module.buffers()), src)
+
+
+def _broadcast(tensors: list[torch.Tensor], src: int) -> None:
+    """Broadcast in place; NCCL needs CUDA tensors, so CPU ones travel through the current
+    CUDA device there."""
     if not is_distributed():
         return
     nccl = dist.get_backend() == "nccl"
-    for tensor in [*module.parameters(), *module.buffers()]:
+    for tensor in tensors:
         if nccl and tensor.device.type != "cuda":
             staged = tensor.to(torch.device("cuda", torch.cuda.current_device()))
             dist.broadcast(staged, src=src)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..distributed_ops import all_reduce_sum
+from ..distributed_ops import all_reduce_sum, broadcast_buffers
 
 __all__ = [
     "DistEnv",
@@ -82,17 +82,6 @@ def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
         size = parameter.numel()
         parameter.grad = flat[offset : offset + size].view_as(parameter).clone()
         offset += size
-
-
-def broadcast_buffers(module: torch.nn.Module) -> None:
-    """Copy rank 0's buffers (batch-norm statistics) to every process.
-
-    DDP syncs buffers at the start of each forward, so after the last step every process
-    holds slightly different running statistics; evaluation must use the saved (rank 0) ones.
-    """
-    if dist.is_initialized():
-        for buffer in module.buffers():
-            dist.broadcast(buffer, src=0)
 
 
 def barrier() -> None:

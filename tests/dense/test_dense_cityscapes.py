@@ -1,0 +1,163 @@
+"""Cityscapes over a miniature in the release layout: train ids, order, aligned augmentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn.functional import max_pool2d
+from torchvision import tv_tensors
+
+from patchswap.dense.cityscapes import (
+    CITYSCAPES_CLASSES,
+    LABEL_TO_TRAIN_ID,
+    cityscapes_segmentation,
+)
+from patchswap.dense.voc import segmentation_transforms
+from patchswap.errors import DataError, PatchswapError
+
+# cityscapesScripts labels.py: label id -> train id of the 19 evaluated classes; all else 255
+OFFICIAL = {
+    7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
+    26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18,
+}  # fmt: skip
+CITIES = {"train": ("aachen", "bochum"), "val": ("frankfurt",), "test": ("berlin",)}
+H, W = 48, 96  # Cityscapes' 1:2 aspect (1024 x 2048 in the release)
+
+
+def _label_ids(seed: int) -> np.ndarray:
+    """A labelIds mask of 16 x 16 blocks: road, car, sky, building, vegetation, unlabeled,
+    parking and 255 (where a uint8 mask would hold license plate's -1)."""
+    ids = np.array([7, 26, 23, 11, 21, 0, 9, 255], np.uint8)
+    blocks = np.random.default_rng(seed).choice(ids, size=(H // 16, W // 16))
+    return np.kron(blocks, np.ones((16, 16), np.uint8))
+
+
+def _write_city_frame(root: Path, split: str, city: str, seq: int, frame: int) -> np.ndarray:
+    """One frame as the release stores it: leftImg8bit PNG and the 4 gtFine files."""
+    stem = f"{city}_{seq:06d}_{frame:06d}"
+    images = root / "leftImg8bit" / split / city
+    gt = root / "gtFine" / split / city
+    images.mkdir(parents=True, exist_ok=True)
+    gt.mkdir(parents=True, exist_ok=True)
+    label_ids = _label_ids(seq * 100 + frame)
+    train_ids = np.array([OFFICIAL.get(int(i), 255) for i in label_ids.flat], np.uint8)
+    # the photo encodes the expected train id, so a test can decode what a transform did
+    photo = np.where(train_ids == 255, 250, train_ids.astype(np.int32) * 12 + 10)
+    Image.fromarray(np.repeat(photo.reshape(H, W, 1), 3, 2).astype(np.uint8)).save(
+        images / f"{stem}_leftImg8bit.png"
+    )
+    Image.fromarray(label_ids).save(gt / f"{stem}_gtFine_labelIds.png")
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(gt / f"{stem}_gtFine_color.png")
+    Image.fromarray(label_ids.astype(np.uint16) * 1000).save(gt / f"{stem}_gtFine_instanceIds.png")
+    (gt / f"{stem}_gtFine_polygons.json").write_text(
+        json.dumps({"imgHeight": H, "imgWidth": W, "objects": []})
+    )
+    return train_ids.reshape(H, W)
+
+
+@pytest.fixture(scope="module")
+def cityscapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cityscapes")
+    for split, cities in CITIES.items():
+        for k, city in enumerate(cities):
+            for frame in (19, 3):  # written out of order: the reader sorts
+                _write_city_frame(root, split, city, k, frame)
+    return root
+
+
+def test_train_id_table_is_the_official_one() -> None:
+    assert len(CITYSCAPES_CLASSES) == 19
+    assert CITYSCAPES_CLASSES[0] == "road" and CITYSCAPES_CLASSES[13] == "car"
+    expected = [OFFICIAL.get(i, 255) for i in range(256)]
+    assert LABEL_TO_TRAIN_ID.dtype == np.uint8 and LABEL_TO_TRAIN_ID.tolist() == expected
+    assert LABEL_TO_TRAIN_ID[255] == 255  # license plate's -1, as a uint8 mask would hold it
+    with pytest.raises(ValueError):
+        LABEL_TO_TRAIN_ID[7] = 1
+
+
+def test_items_are_image_and_train_id_mask_sorted(cityscapes_root: Path) -> None:
+    dataset = cityscapes_segmentation(cityscapes_root, "train")
+    assert len(dataset) == 4
+    names = [Path(p).name for p in dataset.images]
+    assert names == sorted(names) and names[0] == "aachen_000000_000003_leftImg8bit.png"
+    assert dataset.targets[0][0].endswith("aachen_000000_000003_gtFine_labelIds.png")
+    image, mask = dataset[0]
+    assert isinstance(image, tv_tensors.Image) and isinstance(mask, tv_tensors.Mask)
+    assert image.shape == (3, H, W) and image.dtype == torch.uint8
+    assert mask.shape == (H, W) and mask.dtype == torch.uint8
+    label_ids = np.array(Image.open(dataset.targets[0][0]))
+    png = np.array(Image.open(dataset.images[0]))
+    assert np.array_equal(image.permute(1, 2, 0).numpy(), png)
+    expected = {7: 0, 26: 13, 23: 10, 11: 2, 21: 8, 0: 255, 9: 255, 255: 255}
+    for label_id, train_id in expected.items():  # each id of the mask, pixel by pixel
+        assert (mask.numpy()[label_ids == label_id] == train_id).all()
+    assert set(np.unique(label_ids).tolist()) >= {7, 26, 0}
+
+
+def test_hand_set_pixels(tmp_path: Path) -> None:
+    _write_city_frame(tmp_path, "val", "lindau", 0, 0)
+    target = tmp_path / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_labelIds.png"
+    ids = np.zeros((H, W), np.uint8)  # 0 unlabeled
+    ids[0, :5] = [7, 26, 0, 255, 33]  # road, car, unlabeled, license plate (-1), bicycle
+    ids[1, :4] = [9, 14, 18, 29]  # parking, guard rail, polegroup, caravan: not scored
+    Image.fromarray(ids).save(target)
+    _, mask = cityscapes_segmentation(tmp_path, "val")[0]
+    assert mask[0, :5].tolist() == [0, 13, 255, 255, 18]
+    assert mask[1, :4].tolist() == [255] * 4 and (mask[2:] == 255).all()
+
+
+def test_training_transforms_keep_mask_aligned(cityscapes_root: Path) -> None:
+    train = segmentation_transforms(True, 32, mean=(0, 0, 0), std=(1, 1, 1))
+    dataset = cityscapes_segmentation(cityscapes_root, "train", transforms=train)
+    codes = torch.tensor([0.0, *(k * 12 + 10 for k in range(19)), 250.0])
+    classes = torch.tensor([255, *range(19), 255])  # padding (0) and ignore (250) -> 255
+    for seed in range(8):
+        torch.manual_seed(seed)
+        image, mask = dataset[seed % len(dataset)]
+        assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+        assert mask.shape == (32, 32) and mask.dtype == torch.uint8
+        decoded = classes[(image[0, ..., None] * 255 - codes).abs().argmin(-1)]
+        m = mask[None].float()  # away from block edges, where resizing blends values
+        inside = (max_pool2d(m, 5, 1, 2) == -max_pool2d(-m, 5, 1, 2))[0]
+        # nor at the crop's edges, blended with pixels the crop cut off
+        inside[:2] = inside[-2:] = inside[:, :2] = inside[:, -2:] = False
+        assert inside.float().mean() > 0.15
+        assert torch.equal(decoded[inside], mask[inside].long())
+
+
+def test_missing_set_is_one_line_naming_the_folders(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        cityscapes_segmentation(tmp_path, "val")
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(tmp_path / "leftImg8bit" / "val") in message
+    assert str(tmp_path / "gtFine" / "val") in message
+    assert "cityscapes-dataset.com" in message and "login" in message
+    _write_city_frame(tmp_path, "train", "ulm", 0, 1)
+    with pytest.raises(DataError, match=r"gtFine/val"):  # train there, val not
+        cityscapes_segmentation(tmp_path, "val")
+    with pytest.raises(PatchswapError, match="unknown Cityscapes split 'train_extra'"):
+        cityscapes_segmentation(tmp_path, "train_extra")
+
+
+def test_missing_mask_is_one_line(tmp_path: Path) -> None:
+    for frame in (1, 2):
+        _write_city_frame(tmp_path, "train", "ulm", 0, frame)
+    (tmp_path / "gtFine/train/ulm/ulm_000000_000002_gtFine_labelIds.png").unlink()
+    with pytest.raises(DataError, match=r"1 of 2 Cityscapes train masks .* first .*000002_gtF"):
+        cityscapes_segmentation(tmp_path, "train")
+
+
+def test_instance_ids_instead_of_label_ids_is_refused(tmp_path: Path) -> None:
+    _write_city_frame(tmp_path, "train", "ulm", 0, 1)
+    gt = tmp_path / "gtFine" / "train" / "ulm"
+    (gt / "ulm_000000_000001_gtFine_instanceIds.png").replace(
+        gt / "ulm_000000_000001_gtFine_labelIds.png"
+    )
+    with pytest.raises(DataError, match="8-bit grey PNGs of label ids"):
+        cityscapes_segmentation(tmp_path, "train")[0]

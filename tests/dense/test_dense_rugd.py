@@ -1,0 +1,243 @@
+"""RUGD over a miniature in the release layout: coarse classes, splits, aligned augmentation."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn.functional import max_pool2d
+from torchvision import tv_tensors
+
+from patchswap.dense.rugd import (
+    RUGD_CLASSES,
+    RUGD_COARSE_CLASSES,
+    RUGD_SPLITS,
+    rugd_segmentation,
+)
+from patchswap.dense.voc import segmentation_transforms
+from patchswap.errors import DataError, PatchswapError
+
+# RUGD_annotations/RUGD_annotation-colormap.txt as the release ships it
+COLORMAP = """0 void 0 0 0
+1 dirt 108 64 20
+2 sand 255 229 204
+3 grass 0 102 0
+4 tree 0 255 0
+5 pole 0 153 153
+6 water 0 128 255
+7 sky 0 0 255
+8 vehicle 255 255 0
+9 container/generic-object 255 0 127
+10 asphalt 64 64 64
+11 gravel 255 128 0
+12 building 255 0 0
+13 mulch 153 76 0
+14 rock-bed 102 102 0
+15 log 102 0 0
+16 bicycle 0 255 128
+17 person 204 153 255
+18 fence 102 0 204
+19 bush 255 153 204
+20 sign 0 102 102
+21 rock 153 204 255
+22 bridge 102 255 255
+23 concrete 101 101 11
+24 picnic-table 114 85 47
+"""
+COLORS = {
+    line.split()[1]: tuple(int(v) for v in line.split()[2:]) for line in COLORMAP.splitlines()
+}
+# Table 7 of the paper, in GANav's ids (0 background, 1 SR, 2 RR, 3 BR, 4 FR, 5 obstacle)
+TABLE_7 = {
+    0: ("void", "sky", "sign"),
+    1: ("concrete", "asphalt"),
+    2: ("gravel", "grass", "dirt", "sand", "mulch"),
+    3: ("rock", "rock-bed"),
+    4: ("water",),
+    5: (
+        "tree", "pole", "vehicle", "container/generic-object", "building", "log", "bicycle",
+        "person", "fence", "bush", "picnic-table", "bridge",
+    ),
+}  # fmt: skip
+COARSE = {name: coarse for coarse, names in TABLE_7.items() for name in names}
+FRAMES = {"trail-3": (1, 6, 11), "village": (1, 6), "park-8": (1, 6), "creek": (1, 6, 11)}
+H, W = 44, 55  # RUGD's 550 x 688, a tenth
+
+
+def _frame(sequence: str, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photo, colour-coded annotation and expected coarse mask of one frame: 11 x 11 blocks of
+    RUGD colours drawn from (sequence, number); the photo's grey encodes the coarse id."""
+    rng = np.random.default_rng(zlib.crc32(f"{sequence}/{number}".encode()))
+    names = rng.choice(list(COLORS), size=(H // 11, W // 11))
+    block = np.ones((11, 11), np.uint8)
+    colors = np.array([[COLORS[n] for n in row] for row in names], np.uint8)
+    annotation = np.stack([np.kron(colors[..., c], block) for c in range(3)], -1)
+    coarse = np.kron(np.vectorize(COARSE.get)(names).astype(np.uint8), block)
+    photo = np.repeat((coarse * 40 + 20)[..., None], 3, 2).astype(np.uint8)
+    return photo, annotation, coarse
+
+
+def _write_frame(root: Path, sequence: str, number: int) -> None:
+    """One frame as the release stores it: the photo and its annotation, same file name."""
+    photo, annotation, _ = _frame(sequence, number)
+    stem = f"{sequence}_{number:05d}.png"
+    for folder, pixels in (
+        ("RUGD_frames-with-annotations", photo),
+        ("RUGD_annotations", annotation),
+    ):
+        (root / folder / sequence).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / folder / sequence / stem)
+
+
+@pytest.fixture(scope="module")
+def rugd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Frames of FRAMES; the other train and test sequences empty (a subset), trail-5 absent."""
+    root = tmp_path_factory.mktemp("rugd")
+    for sequence, numbers in FRAMES.items():
+        for number in numbers[::-1]:
+            _write_frame(root, sequence, number)
+    for sequence in RUGD_SPLITS["train"] + RUGD_SPLITS["test"]:
+        for folder in ("RUGD_frames-with-annotations", "RUGD_annotations"):
+            (root / folder / sequence).mkdir(exist_ok=True)
+    (root / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text(COLORMAP)
+    # GANav's converter writes its relabelled masks beside the release's; neither they nor
+    # other files are frames
+    Image.new("L", (W, H)).save(root / "RUGD_annotations" / "creek" / "creek_00001_group6.png")
+    Image.new("RGB", (W, H)).save(root / "RUGD_frames-with-annotations" / "creek" / "preview.png")
+    (root / "RUGD_frames-with-annotations" / "creek" / "Thumbs.db").write_bytes(b"")
+    return root
+
+
+def test_coarse_classes_are_table_7() -> None:
+    assert RUGD_COARSE_CLASSES == (
+        "background", "smooth region", "rough region", "bumpy region", "forbidden region",
+        "obstacle",
+    )  # fmt: skip
+    assert len(RUGD_CLASSES) == 25 and RUGD_CLASSES[0] == "void"
+    assert sorted(COARSE) == sorted(RUGD_CLASSES)
+    assert sum(map(len, RUGD_SPLITS.values())) == 18
+    assert RUGD_SPLITS["val"] == ("park-8", "trail-5")
+
+
+def test_items_map_every_colour_to_its_coarse_class(tmp_path: Path) -> None:
+    names = list(COLORS)
+    annotation = np.zeros((2, 26, 3), np.uint8)
+    annotation[0, :25] = [COLORS[n] for n in names]
+    annotation[0, 25] = (1, 2, 3)  # no RUGD colour
+    annotation[1] = (0, 128, 255)  # water
+    for folder in ("RUGD_frames-with-annotations", "RUGD_annotations"):
+        (tmp_path / folder / "park-8").mkdir(parents=True)
+    Image.new("RGB", (26, 2), (9, 9, 9)).save(
+        tmp_path / "RUGD_frames-with-annotations" / "park-8" / "park-8_00001.png"
+    )
+    Image.fromarray(annotation).save(tmp_path / "RUGD_annotations" / "park-8" / "park-8_00001.png")
+    (tmp_path / "RUGD_frames-with-annotations" / "trail-5").mkdir()
+    (tmp_path / "RUGD_annotations" / "trail-5").mkdir()
+    (tmp_path / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text(COLORMAP)
+    image, mask = rugd_segmentation(tmp_path, "val")[0]
+    assert isinstance(image, tv_tensors.Image) and isinstance(mask, tv_tensors.Mask)
+    assert image.shape == (3, 2, 26) and image.dtype == torch.uint8 and (image == 9).all()
+    assert mask.shape == (2, 26) and mask.dtype == torch.uint8
+    assert mask[0].tolist() == [COARSE[n] for n in names] + [255]
+    assert (mask[1] == 4).all()
+    assert mask[0, names.index("concrete")] == 1 and mask[0, names.index("rock-bed")] == 3
+    assert mask[0, names.index("void")] == 0 and mask[0, names.index("bridge")] == 5
+    # a palette PNG of the same colours reads the same; without the colormap file too
+    colors, indices = np.unique(annotation.reshape(-1, 3), axis=0, return_inverse=True)
+    palette = Image.fromarray(indices.reshape(2, 26).astype(np.uint8), mode="P")
+    palette.putpalette(colors.flatten().tolist())
+    assert np.array_equal(np.asarray(palette.convert("RGB")), annotation)
+    palette.save(tmp_path / "RUGD_annotations" / "park-8" / "park-8_00001.png")
+    (tmp_path / "RUGD_annotations" / "RUGD_annotation-colormap.txt").unlink()
+    assert torch.equal(rugd_segmentation(tmp_path, "val")[0][1], mask)
+
+
+def test_splits_are_the_authors_sequences(rugd_root: Path) -> None:
+    for split, sequences in (("train", ("trail-3", "village")), ("test", ("creek",))):
+        dataset = rugd_segmentation(rugd_root, split)
+        present = [s for s in RUGD_SPLITS[split] if s in sequences]  # in the split's order
+        expected = [f"{s}_{n:05d}.png" for s in present for n in FRAMES[s]]
+        assert [Path(p).name for p in dataset.images] == expected
+        assert [Path(p).name for p in dataset.targets] == expected
+        for k in range(len(dataset)):
+            sequence, number = expected[k][:-4].rsplit("_", 1)
+            _, mask = dataset[k]
+            assert np.array_equal(mask.numpy(), _frame(sequence, int(number))[2])
+
+
+def test_split_file_overrides(rugd_root: Path, tmp_path: Path) -> None:
+    split_file = tmp_path / "train_ours.txt"  # GANav's style, and a whole sequence
+    split_file.write_text("creek/creek_00011\nvillage/village_00006.png\n\npark-8\n")
+    dataset = rugd_segmentation(rugd_root, "ours", split_file=split_file)
+    assert [Path(p).name for p in dataset.images] == [
+        "creek_00011.png", "village_00006.png", "park-8_00001.png", "park-8_00006.png"
+    ]  # fmt: skip
+    split_file.write_text("creek/creek_00002\n")
+    with pytest.raises(DataError, match=r"2 RUGD ours files are missing, first .*creek_00002"):
+        rugd_segmentation(rugd_root, "ours", split_file=split_file)
+    with pytest.raises(DataError, match="split file .*nope.txt not found"):
+        rugd_segmentation(rugd_root, "train", split_file=tmp_path / "nope.txt")
+    with pytest.raises(PatchswapError, match="unknown RUGD split 'trainval'"):
+        rugd_segmentation(rugd_root, "trainval")
+
+
+def test_training_transforms_keep_mask_aligned(rugd_root: Path) -> None:
+    train = segmentation_transforms(True, 32, mean=(0, 0, 0), std=(1, 1, 1))
+    dataset = rugd_segmentation(rugd_root, "test", transforms=train)
+    codes = torch.tensor([0.0, *(k * 40 + 20 for k in range(6))])
+    classes = torch.tensor([255, *range(6)])  # padding (0) -> 255
+    for seed in range(8):
+        torch.manual_seed(seed)
+        image, mask = dataset[seed % len(dataset)]
+        assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+        assert mask.shape == (32, 32) and mask.dtype == torch.uint8
+        decoded = classes[(image[0, ..., None] * 255 - codes).abs().argmin(-1)]
+        m = mask[None].float()  # away from block edges, where resizing blends values
+        inside = (max_pool2d(m, 5, 1, 2) == -max_pool2d(-m, 5, 1, 2))[0]
+        # nor at the crop's edges, blended with pixels the crop cut off
+        inside[:2] = inside[-2:] = inside[:, :2] = inside[:, -2:] = False
+        assert inside.float().mean() > 0.1
+        assert torch.equal(decoded[inside], mask[inside].long())
+
+
+def test_missing_dataset_is_one_line_saying_where(tmp_path: Path, rugd_root: Path) -> None:
+    with pytest.raises(DataError) as err:
+        rugd_segmentation(tmp_path, "train")
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(tmp_path / "RUGD_frames-with-annotations") in message
+    assert str(tmp_path / "RUGD_annotations") in message
+    assert "rugd.vision" in message
+    with pytest.raises(DataError) as err:  # the miniature lacks val's trail-5
+        rugd_segmentation(rugd_root, "val")
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(rugd_root / "RUGD_frames-with-annotations" / "trail-5") in message
+
+
+def test_bad_colormap_and_grey_annotation(tmp_path: Path) -> None:
+    _write_frame(tmp_path, "park-8", 1)
+    for folder in ("RUGD_frames-with-annotations", "RUGD_annotations"):
+        (tmp_path / folder / "trail-5").mkdir()
+    colormap = tmp_path / "RUGD_annotations" / "RUGD_annotation-colormap.txt"
+    colormap.write_text(COLORMAP + "25 puddle 1 2 3\n")
+    with pytest.raises(DataError, match="names puddle have no coarse class"):
+        rugd_segmentation(tmp_path, "val")
+    colormap.write_text(COLORMAP + "25 water\n")
+    with pytest.raises(DataError, match=r"colormap.txt:26: '25 water' is not 'id name R G B'"):
+        rugd_segmentation(tmp_path, "val")
+    colormap.write_text(COLORMAP.replace("0 128 255", "1 2 3"))  # the file decides the colours
+    target = tmp_path / "RUGD_annotations" / "park-8" / "park-8_00001.png"
+    annotation = np.array(Image.open(target))
+    annotation[0, 0] = (1, 2, 3)
+    annotation[0, 1] = (0, 128, 255)
+    Image.fromarray(annotation).save(target)
+    _, mask = rugd_segmentation(tmp_path, "val")[0]
+    assert mask[0, :2].tolist() == [4, 255]
+    Image.fromarray(annotation[..., 0]).save(target)
+    with pytest.raises(DataError, match="is a L image; RUGD annotations are colour-coded"):
+        rugd_segmentation(tmp_path, "val")[0]

@@ -1,0 +1,457 @@
+"""Dense heads on a `Backbone`: DeepLabV3+ and PSPNet for segmentation, SSD for detection.
+
+The paper (Sections 4.3-4.4) carries a patch-swap ResNet50 into three reference setups; each
+head here follows one, built from the field's libraries where they take any backbone:
+
+- `deeplabv3plus`: jfzhang95/pytorch-deeplab-xception (DeepLabV3+ with ResNet), ASPP from
+  segmentation-models-pytorch with that repository's settings, its decoder assembled here;
+- `pspnet`: mmsegmentation's PSPNet (PSPHead + auxiliary FCNHead), from smp's `PSPModule` and
+  torchvision's `FCNHead`;
+- `ssd`: NVIDIA DeepLearningExamples' SSD300 v1.1 (ResNet50) feature layers under torchvision's
+  `SSD`, which brings the default boxes, matching, losses and post-processing.
+
+Segmentation models map images B x C x H x W to {"out": logits B x classes x H x W} (plus "aux"
+for PSPNet, in train and eval mode); the detector is torchvision's `SSD` with its interface.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.ssd import SSD, SSDHead
+from torchvision.models.segmentation.fcn import FCNHead
+
+from ..errors import PatchswapError, unknown_name
+from .backbone import PROBE_SIZE, Backbone
+
+SEGMENTATION_MODELS = ("deeplabv3plus", "pspnet")
+DETECTION_MODELS = ("ssd",)
+
+# mmsegmentation configs/_base_/models/pspnet_r50-d8.py: auxiliary_head (FCNHead on the
+# stage-3 map) has loss_decode loss_weight=0.4; the decode head's weight is 1.
+AUX_WEIGHT = 0.4
+
+# jfzhang95 DeepLab: ASPP atrous rates 6, 12, 18 at output stride 16 (12, 24, 36 at 8)
+ATROUS_RATES = (6, 12, 18)
+PSP_POOL_SIZES = (1, 2, 3, 6)  # mmseg PSPHead pool_scales
+PSP_CHANNELS = 512  # mmseg PSPHead channels
+# NVIDIA SSD300 v1.1 (`_build_additional_features`): out and 1x1-reduction channels of the
+# extra blocks after the ResNet50 layer3 map
+SSD_EXTRA_CHANNELS = (512, 512, 256, 256, 256)
+SSD_EXTRA_MIDS = (256, 256, 128, 128, 128)
+# torchvision ssd300_vgg16 / NVIDIA DefaultBoxes for 300x300 inputs and these map sizes
+SSD300_SIZES = (38, 19, 10, 5, 3, 1)
+SSD300_ASPECT_RATIOS = ([2], [2, 3], [2, 3], [2, 3], [2], [2])
+SSD300_SCALES = (0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
+SSD300_STEPS = (8, 16, 32, 64, 100, 300)
+
+
+def _options(kind: str, name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict:
+    """`defaults` updated by `given`; an option not among them is one line naming the valid."""
+    bad = sorted(set(given) - set(defaults))
+    if bad:
+        valid = ", ".join(defaults) or "none"
+        raise PatchswapError(
+            f"{kind} {name!r} has no option(s) {', '.join(bad)}; its options: {valid}"
+        )
+    return {**defaults, **given}
+
+
+def _positive_int(what: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PatchswapError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _probe(backbone: Backbone, size: int) -> dict[str, torch.Tensor]:
+    """The backbone's maps for one blank `size` x `size` image (eval mode, no gradient)."""
+    was_training = backbone.training
+    param = next(backbone.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            return backbone(torch.zeros(1, backbone.in_channels, size, size, device=device))
+    finally:
+        backbone.train(was_training)
+
+
+# ---------------------------------------------------------------- DeepLabV3+
+
+
+class DeepLabV3PlusDecoder(nn.Module):
+    """jfzhang95's `Decoder`: low-level map reduced to 48 channels, joined with the upsampled
+    ASPP output, two 3x3 convs (dropout 0.5, 0.1) and a 1x1 classifier.
+
+    The ASPP output is resized to the low-level map's size, whatever the stride ratio.
+    """
+
+    def __init__(self, low_channels: int, aspp_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.reduce = nn.Sequential(
+            nn.Conv2d(low_channels, 48, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU()
+        )
+        self.fuse = nn.Sequential(
+            nn.Conv2d(aspp_channels + 48, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Conv2d(256, num_classes, 1),
+        )
+
+    def forward(self, aspp: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        low = self.reduce(low)
+        aspp = F.interpolate(aspp, size=low.shape[-2:], mode="bilinear", align_corners=True)
+        return self.fuse(torch.cat([aspp, low], dim=1))
+
+
+class DeepLabV3Plus(nn.Module):
+    """DeepLabV3+ as jfzhang95/pytorch-deeplab-xception builds it, on any `Backbone`.
+
+    High-level map `taps[-1]` -> ASPP (smp's, with jfzhang95's settings: plain 3x3 atrous
+    convs, image pooling, 256 channels, dropout 0.5); low-level map `taps[0]` -> decoder.
+    smp's own `DeepLabV3Plus`/`DeepLabV3PlusDecoder` are not used: they take only smp encoders,
+    index the encoder's fixed 6-level feature list (`features[2]` low, `features[-1]` high) and
+    upsample by a fixed factor 4 (or 2), while these backbones are any classifier this trainer
+    builds (e.g. the CIFAR-style resnet8, whose stages are at strides 1, 2 and 4).
+    """
+
+    def __init__(
+        self, backbone: Backbone, num_classes: int, atrous_rates: Sequence[int] = ATROUS_RATES
+    ) -> None:
+        super().__init__()
+        # Imported here, as in PSPNet: smp's package import loads every encoder (timm,
+        # huggingface_hub), seconds that detection runs and the CLI need not pay.
+        from segmentation_models_pytorch.decoders.deeplabv3.decoder import ASPP
+
+        self.backbone = backbone
+        self.low, self.high = backbone.taps[0], backbone.taps[-1]
+        self.aspp = ASPP(
+            backbone.channels[self.high], 256, tuple(atrous_rates), separable=False, dropout=0.5
+        )
+        self.decoder = DeepLabV3PlusDecoder(backbone.channels[self.low], 256, num_classes)
+        # jfzhang95 `_init_weight` of ASPP and Decoder: kaiming_normal_ (fan_in) convs, BN 1/0
+        for module in (self.aspp, self.decoder):
+            for m in module.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(images)
+        logits = self.decoder(self.aspp(features[self.high]), features[self.low])
+        out = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=True)
+        return {"out": out}
+
+
+# ---------------------------------------------------------------- PSPNet
+
+
+def _init_mmseg(convs: nn.Module, classifier: nn.Conv2d) -> None:
+    """mmcv `ConvModule` init (kaiming normal, fan_out, ReLU; BN 1/0) and mmseg's
+    `BaseDecodeHead` init of its `conv_seg` classifier (normal, std 0.01, bias 0)."""
+    for m in convs.modules():
+        if isinstance(m, nn.Conv2d) and m is not classifier:
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    nn.init.normal_(classifier.weight, std=0.01)
+    nn.init.zeros_(classifier.bias)
+
+
+class PSPNet(nn.Module):
+    """mmsegmentation's PSPNet: PSPHead on `taps[-1]`, auxiliary FCNHead on `taps[-2]`.
+
+    PSPHead = smp's `PSPModule` (pool sizes 1, 2, 3, 6, each branch a 1x1 conv to a quarter of
+    the input channels: mmseg's 512 on ResNet50's 2048) concatenated with its input, a 3x3
+    conv to 512 + BN + ReLU (mmseg's bottleneck; smp's `PSPDecoder` has a 1x1 there), dropout
+    0.1 and a 1x1 classifier. The auxiliary head is torchvision's `FCNHead` (3x3 conv to a
+    quarter of the channels: mmseg's 256 on ResNet50's 1024, BN, ReLU, dropout 0.1, 1x1);
+    its loss weight is `AUX_WEIGHT`. Both outputs are resized to the input (bilinear,
+    align_corners False as mmseg). Left as smp has them: no BN on the 1x1-pooled branch (BN
+    cannot normalise one value per channel at batch 1) and branch upsampling with
+    align_corners True.
+    """
+
+    def __init__(self, backbone: Backbone, num_classes: int) -> None:
+        super().__init__()
+        if len(backbone.taps) < 2:
+            raise PatchswapError(
+                f"pspnet needs two backbone taps (auxiliary head on the second last), the "
+                f"backbone has {list(backbone.taps)}; tap two stages, e.g. layer3 and layer4"
+            )
+        from segmentation_models_pytorch.decoders.pspnet.decoder import PSPModule
+
+        self.backbone = backbone
+        self.main, self.aux_tap = backbone.taps[-1], backbone.taps[-2]
+        channels = backbone.channels[self.main]
+        self.psp = PSPModule(channels, PSP_POOL_SIZES)
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(2 * channels, PSP_CHANNELS, 3, padding=1, bias=False),
+            nn.BatchNorm2d(PSP_CHANNELS),
+            nn.ReLU(),
+        )
+        self.dropout = nn.Dropout2d(0.1)
+        self.classifier = nn.Conv2d(PSP_CHANNELS, num_classes, 1)
+        self.aux = FCNHead(backbone.channels[self.aux_tap], num_classes)
+        _init_mmseg(nn.ModuleList([self.psp, self.bottleneck, self.classifier]), self.classifier)
+        _init_mmseg(self.aux, self.aux[-1])
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(images)
+        x = self.dropout(self.bottleneck(self.psp(features[self.main])))
+        size = images.shape[-2:]
+        return {
+            "out": F.interpolate(self.classifier(x), size=size, mode="bilinear"),
+            "aux": F.interpolate(self.aux(features[self.aux_tap]), size=size, mode="bilinear"),
+        }
+
+
+def build_segmentation_model(
+    name: str, backbone: Backbone, num_classes: int, **options: Any
+) -> nn.Module:
+    """Segmentation model `name` (`SEGMENTATION_MODELS`) on `backbone`.
+
+    Options: `deeplabv3plus` takes `atrous_rates` (three dilations; default 6, 12, 18 for
+    output stride 16, jfzhang95 uses 12, 24, 36 at 8); `pspnet` takes none.
+    """
+    _positive_int("num_classes", num_classes, 2)
+    if name == "deeplabv3plus":
+        chosen = _options("segmentation model", name, options, {"atrous_rates": ATROUS_RATES})
+        rates = chosen["atrous_rates"]
+        if (
+            isinstance(rates, str | bytes)
+            or not isinstance(rates, Sequence)
+            or len(rates) != 3
+            or not all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates)
+        ):
+            raise PatchswapError(
+                f"deeplabv3plus option atrous_rates must be three positive integers (e.g. "
+                f"[6, 12, 18] at output stride 16), got {rates!r}"
+            )
+        return DeepLabV3Plus(backbone, num_classes, rates)
+    if name == "pspnet":
+        _options("segmentation model", name, options, {})
+        return PSPNet(backbone, num_classes)
+    raise unknown_name("segmentation model", name, list(SEGMENTATION_MODELS))
+
+
+# ---------------------------------------------------------------- SSD
+
+
+def _extra_block(in_channels: int, mid: int, out: int, stride: int, padding: int) -> nn.Sequential:
+    """NVIDIA's extra feature block: 1x1 reduce + BN + ReLU, 3x3 conv + BN + ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, mid, 1, bias=False),
+        nn.BatchNorm2d(mid),
+        nn.ReLU(),
+        nn.Conv2d(mid, out, 3, stride=stride, padding=padding, bias=False),
+        nn.BatchNorm2d(out),
+        nn.ReLU(),
+    )
+
+
+def extra_block_plan(size: int) -> list[tuple[int, int, int]]:
+    """(stride, padding, output size) of the extra blocks after a `size` x `size` map.
+
+    Rule: while the map is larger than 5, a stride-2 block (padding 1) halves it; while it is
+    at least 3, a stride-1 block without padding shrinks it by 2; at most NVIDIA's 5 blocks.
+    A 38 map gives NVIDIA's 19, 10, 5, 3, 1; the 16 map of resnet8 at 64 gives 8, 4, 2.
+    """
+    plan = []
+    for _ in SSD_EXTRA_CHANNELS:
+        if size > 5:
+            stride, padding, size = 2, 1, (size - 1) // 2 + 1
+        elif size >= 3:
+            stride, padding, size = 1, 0, size - 2
+        else:
+            break
+        plan.append((stride, padding, size))
+    return plan
+
+
+def ssd_aspect_ratios(num_maps: int) -> list[list[int]]:
+    """SSD300's pattern for any number of maps: ratios 2 and 3 on every map but the first
+    and the last two, which take 2 only (6 maps: exactly SSD300's)."""
+    return [[2] if i == 0 or i >= num_maps - 2 else [2, 3] for i in range(num_maps)]
+
+
+class SSDFeatures(nn.Module):
+    """The backbone's last tap followed by NVIDIA's extra blocks, as torchvision's SSD wants
+    its backbone: images -> OrderedDict of maps, largest first, and `out_channels`.
+
+    `sizes` are the maps' sides for `size` x `size` inputs (the SSD transform's fixed size).
+    """
+
+    def __init__(self, backbone: Backbone, size: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tap = backbone.taps[-1]
+        source = _probe(backbone, size)[self.tap]
+        if source.shape[-2] != source.shape[-1]:
+            raise PatchswapError(
+                f"the backbone's {self.tap} map of a {size}x{size} image is "
+                f"{tuple(source.shape[-2:])}, not square; SSD needs square maps"
+            )
+        channels = [backbone.channels[self.tap]]
+        sizes = [int(source.shape[-1])]
+        blocks = []
+        for (stride, padding, out_size), out, mid in zip(
+            extra_block_plan(sizes[0]), SSD_EXTRA_CHANNELS, SSD_EXTRA_MIDS
+        ):
+            blocks.append(_extra_block(channels[-1], mid, out, stride, padding))
+            channels.append(out)
+            sizes.append(out_size)
+        self.extras = nn.ModuleList(blocks)
+        self.out_channels = channels
+        self.sizes = tuple(sizes)
+        # NVIDIA `SSD300._init_weights`: xavier_uniform_ on every weight of dim > 1; BN 1/0
+        for param in self.extras.parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
+
+    def forward(self, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        x = self.backbone(images)[self.tap]
+        maps = [x]
+        for block in self.extras:
+            x = block(x)
+            maps.append(x)
+        return OrderedDict((str(i), m) for i, m in enumerate(maps))
+
+
+def _stride(module: nn.Module) -> int:
+    stride = getattr(module, "stride", 1)
+    return max(stride) if isinstance(stride, tuple) else int(stride or 1)
+
+
+def keep_resolution(backbone: Backbone, tap: str) -> None:
+    """Make the stage of `tap` keep its input's resolution, as NVIDIA's SSD300 does to
+    ResNet50's layer3 (stride 1 in its first block's convs and downsample: a 38x38 map at 300).
+
+    Sets to 1 the stride of every conv or pooling layer of the stage's first strided block
+    (of the whole tap when it is one block). Changes `backbone` in place: its `body` is an FX
+    GraphModule whose module calls keep their modules, so its forward changes too, and
+    `backbone.strides` is measured again.
+    """
+
+    def strided(module: nn.Module) -> list[nn.Module]:
+        kinds = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+        return [m for m in module.modules() if isinstance(m, kinds) and _stride(m) > 1]
+
+    stage = backbone.body.get_submodule(tap)
+    block = next((child for child in stage.children() if strided(child)), stage)
+    if next(block.children(), None) is None:  # a layer, not a block: the tap is one block
+        block = stage
+    layers = strided(block)
+    if not layers:
+        raise PatchswapError(
+            f"keep_resolution: the backbone stage {tap!r} has no strided layer to keep at its "
+            "input's resolution (already stride 1, e.g. dilated); leave keep_resolution off"
+        )
+    before = {m: m.stride for m in layers}
+    for m in layers:
+        m.stride = (1, 1) if isinstance(m, nn.Conv2d) else 1
+    try:
+        maps = _probe(backbone, PROBE_SIZE)
+        failure = None
+    except RuntimeError as err:
+        failure = f"it does not run so ({str(err).splitlines()[0]})"
+    if failure is None and PROBE_SIZE // int(maps[tap].shape[-1]) >= backbone.strides[tap]:
+        failure = "it strides in code, not in modules"
+    if failure is not None:
+        for m, stride in before.items():
+            m.stride = stride
+        raise PatchswapError(
+            f"keep_resolution: the backbone stage {tap!r} cannot be set to stride 1: {failure}; "
+            "leave keep_resolution off"
+        )
+    backbone.strides.update({t: PROBE_SIZE // int(m.shape[-1]) for t, m in maps.items()})
+
+
+def build_detection_model(
+    name: str,
+    backbone: Backbone,
+    num_classes: int,
+    size: int,
+    image_mean: Sequence[float],
+    image_std: Sequence[float],
+    **options: Any,
+) -> SSD:
+    """Detector `name` (`DETECTION_MODELS`) on `backbone`: torchvision's `SSD` for `size` x
+    `size` inputs, `num_classes` including background, images normalised by mean/std (one
+    value per input channel, or one for all).
+
+    Maps: the backbone's last tap, then NVIDIA's extra blocks (`extra_block_plan`). Default
+    boxes: torchvision's SSD300 ones when `size` is 300 and the maps are 38-19-10-5-3-1,
+    else `ssd_aspect_ratios` with torchvision's scales from min_ratio 0.15 to max_ratio 0.9.
+    Head: torchvision's `SSDHead` (3x3 convs as NVIDIA's; xavier init as both).
+
+    Options: `keep_resolution` (False; True strides the last tap's stage 1, see
+    `keep_resolution`), and torchvision's post-processing `score_thresh` (0.01), `nms_thresh`
+    (0.45), `detections_per_img` (200).
+    """
+    if name not in DETECTION_MODELS:
+        raise unknown_name("detection model", name, list(DETECTION_MODELS))
+    defaults = {
+        "keep_resolution": False,
+        "score_thresh": 0.01,
+        "nms_thresh": 0.45,
+        "detections_per_img": 200,
+    }
+    chosen = _options("detection model", name, options, defaults)
+    _positive_int("num_classes (background included)", num_classes, 2)
+    _positive_int("detection input size", size)
+    _positive_int("detections_per_img", chosen["detections_per_img"])
+    if not isinstance(chosen["keep_resolution"], bool):
+        raise PatchswapError(
+            f"keep_resolution must be true or false, got {chosen['keep_resolution']!r}"
+        )
+    for key in ("score_thresh", "nms_thresh"):
+        value = chosen[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise PatchswapError(f"{key} must be a number in [0, 1], got {value!r}")
+    mean, std = [float(v) for v in image_mean], [float(v) for v in image_std]
+    if len(mean) != len(std) or len(mean) not in (1, backbone.in_channels):
+        raise PatchswapError(
+            f"image_mean {mean} and image_std {std} need one value per input channel "
+            f"({backbone.in_channels}) or one for all"
+        )
+    if chosen["keep_resolution"]:
+        keep_resolution(backbone, backbone.taps[-1])
+    features = SSDFeatures(backbone, size)
+    if size == 300 and features.sizes == SSD300_SIZES:
+        anchors = DefaultBoxGenerator(
+            [list(r) for r in SSD300_ASPECT_RATIOS],
+            scales=list(SSD300_SCALES),
+            steps=list(SSD300_STEPS),
+        )
+    else:
+        anchors = DefaultBoxGenerator(ssd_aspect_ratios(len(features.sizes)))
+    head = SSDHead(features.out_channels, anchors.num_anchors_per_location(), num_classes)
+    return SSD(
+        features,
+        anchors,
+        (size, size),
+        num_classes,
+        image_mean=mean,
+        image_std=std,
+        head=head,
+        score_thresh=float(chosen["score_thresh"]),
+        nms_thresh=float(chosen["nms_thresh"]),
+        detections_per_img=chosen["detections_per_img"],
+    )

@@ -11,8 +11,10 @@ from patchswap.cli import main
 from patchswap.compare import (
     Cell,
     compare,
+    mean_std,
     parse_sweep,
     plan_grid,
+    pm_text,
     tabulate,
     to_markdown,
     write_results,
@@ -162,13 +164,13 @@ def test_gap_and_welch_p_value_by_hand(tmp_path):
 
     rows = tabulate(cells, [summary(v) for v in (1.0, 3.0, 4.0, 6.0, 7.0)], swept=False)
     hard, swap, single = rows
-    assert hard.reference and hard.gap_last_top1 is None
-    assert swap.gap_last_top1 == pytest.approx(3.0) and swap.last_top1_std == pytest.approx(2**0.5)
+    assert hard.reference and hard.gap_last is None
+    assert swap.gap_last == pytest.approx(3.0) and swap.last_std == pytest.approx(2**0.5)
     # Welch with equal variances 2 and n = 2: t = 3 / sqrt(2), 2 degrees of freedom, where the
     # two-sided p-value is 1 - t / sqrt(2 + t^2).
     t = 3 / math.sqrt(2)
-    assert swap.p_last_top1 == pytest.approx(1 - t / math.sqrt(2 + t * t))
-    assert single.p_last_top1 is None and single.last_top1_std is None
+    assert swap.p_last == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    assert single.p_last is None and single.last_std is None
     table = to_markdown(rows, [0, 1])
     assert "| hard_label | 2 | 3.00 ± 1.41 | 2.00 ± 1.41 | 99.00 ± 0.00 | ref | ref | - |" in table
     assert "| kd | 1 | 8.00 | 7.00 | 99.00 | +5.00 | +5.00 | - |" in table
@@ -178,8 +180,20 @@ def test_without_hard_label_a_sweep_compares_to_its_first_row(tmp_path):
     cells = _cells(tmp_path, "patchswap", [0]) + _cells(tmp_path, "kd", [0])
     cells[1].row = "other"
     summaries = [{"best_top1": v, "last_top1": v, "last_top5": v} for v in (1.0, 2.0)]
-    assert tabulate(cells, summaries, swept=True)[1].gap_last_top1 == pytest.approx(1.0)
-    assert tabulate(cells, summaries, swept=False)[1].gap_last_top1 is None
+    assert tabulate(cells, summaries, swept=True)[1].gap_last == pytest.approx(1.0)
+    assert tabulate(cells, summaries, swept=False)[1].gap_last is None
+
+
+def test_swept_values_need_folders_of_their_own(recipes, tmp_path):
+    with pytest.raises(ConfigError, match="would share the cell folder"):
+        plan_grid(recipes[:1], [0], "data.root=data/a b,data/a-b", [], tmp_path)
+    with pytest.raises(ConfigError, match="longer than 255 bytes"):
+        plan_grid(recipes[:1], [0], f"data.root={'d' * 250}", [], tmp_path)
+
+
+def test_a_metric_a_run_could_not_measure_is_a_dash():
+    assert math.isnan(mean_std([math.nan, 1.0])[0]) and pm_text(*mean_std([math.nan, 1.0])) == "-"
+    assert pm_text(*mean_std([1.0, 3.0])) == "2.00 ± 1.41"
 
 
 def test_parse_sweep_keeps_the_values_as_text():

@@ -2,9 +2,11 @@
 
 Each cell (recipe, swept value, seed) is an ordinary run folder under the output folder, so the
 grid resumes where it stopped: a finished cell is read back, an interrupted one continues from
-its `last.pt`, a missing one trains. The table is the paper's: per row the top-1 mean and
-sample standard deviation over seeds at the best and at the last epoch, last-epoch top-5, the
-gap to the hard-label row and Welch's t-test against it. Results go to `results.md`,
+its `last.pt`, a missing one trains. The table is the paper's, in the score of the recipes'
+task (`TASK_SCORES`: top-1 and top-5, mIoU and pixel accuracy, VOC07 mAP): per row the mean
+and sample standard deviation over seeds at the best and at the last epoch, the last epoch's
+secondary score, the gap to the reference row and Welch's t-test against it; dense grids add
+a per-class table (IoU or AP), as the paper's Tables 6, 8 and 9. Results go to `results.md`,
 `results.csv` and `results.json` next to the cells.
 """
 
@@ -18,15 +20,22 @@ import re
 import statistics
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from scipy.stats import ttest_ind
 
 from .checkpoint import load_checkpoint
-from .config import RunConfig, dump_config, load_config, parse_override
+from .config import (
+    RunConfig,
+    apply_overrides,
+    dump_config,
+    load_config,
+    parse_override,
+    read_recipe,
+)
 from .engine import run_folder, train
 from .engine.run_log import read_metrics
 from .engine.trainer import run_summary
@@ -42,6 +51,9 @@ from .evaluation.run_metrics import (
 from .methods import METHODS
 from .outputs import atomic_write_text, check_writable_folder
 from .recipes import find_recipe
+
+if TYPE_CHECKING:
+    from .dense.config import DenseRunConfig
 
 _RESERVED = {"seed": "--seeds", "name": "--output-dir", "output_dir": "--output-dir"}
 # Keys that may differ between invocations without changing what a cell trains.
@@ -65,31 +77,104 @@ class Cell:
     row: str  # the table row it belongs to
     recipe: Path
     seed: int
-    cfg: RunConfig
+    cfg: RunConfig | DenseRunConfig
 
     @property
     def folder(self) -> Path:
         return run_folder(self.cfg)
 
 
+@dataclass(frozen=True)
+class TaskScores:
+    """What a task's table reports, by the keys of its runs' `summary.json`: the primary score
+    at the best and last epoch (`best_<primary>`, `last_<primary>`), the last epoch's secondary
+    score and per-class scores (`last_<secondary>`, `last_<per_class>`: class -> score)."""
+
+    primary: str
+    primary_name: str  # as the table's header says it
+    unit: str  # what the numbers are, for the caption
+    row_header: str  # what a row is, for the first column
+    secondary: str | None = None
+    secondary_name: str | None = None
+    per_class: str | None = None
+    per_class_name: str | None = None
+
+
+TASK_SCORES = {
+    "classification": TaskScores(
+        "top1", "top-1", "Accuracy", "method", secondary="top5", secondary_name="top-5"
+    ),
+    "segmentation": TaskScores(
+        "miou",
+        "mIoU",
+        "mIoU and pixel accuracy",
+        "row",
+        secondary="pixel_accuracy",
+        secondary_name="pixel acc.",
+        per_class="iou",
+        per_class_name="IoU",
+    ),
+    "detection": TaskScores(
+        "map", "mAP", "VOC07 11-point mAP", "row", per_class="ap", per_class_name="AP"
+    ),
+}
+
+
+def task_of(cfg: Any) -> str:
+    """A run config's task: dense configs name theirs, classification's has no `task` key."""
+    return getattr(cfg, "task", "classification")
+
+
 @dataclass
 class Row:
-    """One line of the table; accuracies in %, `None` where a value is undefined."""
+    """One line of the table in its task's scores (`TASK_SCORES`), in %; `None` where a value
+    is undefined (a std over one seed, a gap without a reference row)."""
 
     label: str
-    method: str
+    task: str
+    method: str | None  # the classification method; dense runs have none
     seeds: int
-    best_top1_mean: float
-    best_top1_std: float | None
-    last_top1_mean: float
-    last_top1_std: float | None
-    last_top5_mean: float
-    last_top5_std: float | None
-    gap_best_top1: float | None = None
-    gap_last_top1: float | None = None
-    p_best_top1: float | None = None
-    p_last_top1: float | None = None
+    best_mean: float
+    best_std: float | None
+    last_mean: float
+    last_std: float | None
+    secondary_mean: float | None = None  # last epoch; None where the task has no secondary
+    secondary_std: float | None = None
+    per_class_mean: dict[str, float | None] = field(default_factory=dict)  # last epoch
+    per_class_std: dict[str, float | None] = field(default_factory=dict)
+    gap_best: float | None = None
+    gap_last: float | None = None
+    p_best: float | None = None
+    p_last: float | None = None
     reference: bool = False
+
+    @property
+    def scores(self) -> TaskScores:
+        return TASK_SCORES[self.task]
+
+    def record(self) -> dict[str, Any]:
+        """The row as results.json and results.csv hold it, named by the summaries' keys
+        (`best_top1_mean`, `gap_last_miou`, `last_iou_car_std`)."""
+        s = self.scores
+        record: dict[str, Any] = {"label": self.label}
+        if self.method is not None:
+            record["method"] = self.method
+        record["seeds"] = self.seeds
+        stats = [(f"best_{s.primary}", self.best_mean, self.best_std)]
+        stats.append((f"last_{s.primary}", self.last_mean, self.last_std))
+        if s.secondary:
+            stats.append((f"last_{s.secondary}", self.secondary_mean, self.secondary_std))
+        for name, mean, std in stats:
+            record[f"{name}_mean"], record[f"{name}_std"] = mean, std
+        record[f"gap_best_{s.primary}"] = self.gap_best
+        record[f"gap_last_{s.primary}"] = self.gap_last
+        record[f"p_best_{s.primary}"] = self.p_best
+        record[f"p_last_{s.primary}"] = self.p_last
+        record["reference"] = self.reference
+        for name, mean in self.per_class_mean.items():
+            record[f"last_{s.per_class}_{name}_mean"] = mean
+            record[f"last_{s.per_class}_{name}_std"] = self.per_class_std[name]
+        return record
 
 
 def parse_sweep(text: str) -> tuple[str, list[str]]:
@@ -106,12 +191,54 @@ def slug(value: Any) -> str:
 
 
 def _sweeps(values: dict[str, Any], key: str) -> bool:
-    """Whether a swept key applies to this recipe: `method.X` only if its method has option X."""
-    if not key.startswith("method.") or key == "method.name":
+    """Whether a swept key applies to this recipe: `method.X` only if its method has option X
+    (dense recipes have no method)."""
+    if not key.startswith("method."):
+        return True
+    if "method" not in values:
+        return False
+    if key == "method.name":
         return True
     option = key.split(".")[1]
     method = values["method"]["name"]
     return method in METHODS and option in {f.name for f in fields(METHODS[method].Options)}
+
+
+def _check_one_task(paths: list[Path], overrides: list[str]) -> str:
+    """The grid's task; one table holds one task's scores, so mixed tasks are refused (read
+    from the recipes, before the overrides of one task fail on another's config)."""
+    tasks = {
+        path.stem: apply_overrides(read_recipe(path), overrides).get("task", "classification")
+        for path in paths
+    }
+    if len(set(tasks.values())) > 1:
+        listed = ", ".join(f"{stem} ({task})" for stem, task in tasks.items())
+        raise ConfigError(
+            f"recipes {listed} are of different tasks; a compare tabulates one task: "
+            "compare each task's recipes on their own"
+        )
+    return next(iter(tasks.values()))
+
+
+NAME_MAX = 255  # the longest file name most file systems accept
+
+
+def _check_folders(cells: list[Cell]) -> None:
+    """Each cell needs a folder of its own: swept values whose slugs coincide (`a/b`, `a-b`)
+    would share one, and a long value (a checkpoint path) can make a name no folder takes."""
+    seen: dict[Path, Cell] = {}
+    for cell in cells:
+        if len(cell.folder.name.encode()) > NAME_MAX:
+            raise ConfigError(
+                f"cell folder name {cell.folder.name!r} is longer than {NAME_MAX} bytes; "
+                "sweep shorter values (e.g. link the checkpoints into a short folder)"
+            )
+        other = seen.setdefault(cell.folder, cell)
+        if other is not cell:
+            raise ConfigError(
+                f"rows {other.row!r} and {cell.row!r} would share the cell folder "
+                f"{cell.folder}; sweep values that differ in letters or digits"
+            )
 
 
 def plan_grid(
@@ -135,6 +262,7 @@ def plan_grid(
     stems = [p.stem for p in paths]
     if len(set(stems)) != len(stems):
         raise ConfigError(f"recipes {recipes} share a file name; compare needs distinct names")
+    task = _check_one_task(paths, overrides)
     cells: list[Cell] = []
     swept_any = False
     for path in paths:
@@ -158,7 +286,9 @@ def plan_grid(
                 )
                 cells.append(Cell(row, path, seed, cfg))
     if sweep and not swept_any:
-        raise ConfigError(f"--sweep {key}: none of the recipes' methods has this option")
+        dense = "" if task == "classification" else f" ({task} recipes have no method)"
+        raise ConfigError(f"--sweep {key}: none of the recipes' methods has this option{dense}")
+    _check_folders(cells)
     return cells
 
 
@@ -201,6 +331,11 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
         if state["epoch"] < cell.cfg.epochs:
             return train(None, resume=cell.folder, quiet=quiet), "resumed"
         # Finished, but its summary is gone: rebuild it from the run's own records.
+        if task_of(cell.cfg) != "classification":
+            raise PatchswapError(
+                f"{cell.folder} holds a finished {task_of(cell.cfg)} run without its "
+                "summary.json; delete that folder to train the cell again"
+            )
         summary = run_summary(
             cell.cfg, state["best"], read_metrics(cell.folder)[-1], state["seconds"]
         )
@@ -210,6 +345,10 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample std (`None` for one value); nan both where a run's value is nan (a
+    metric it could not measure), which `statistics.stdev` cannot take."""
+    if len(values) > 1 and any(math.isnan(v) for v in values):
+        return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
@@ -223,40 +362,80 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
     return p if math.isfinite(p) else None
 
 
-def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) -> list[Row]:
-    """Rows in grid order with gaps and p-values against the reference row.
+def finite_mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """`mean_std` of the finite values (a class without IoU or AP in a run is nan there)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return mean_std(finite) if finite else (None, None)
 
-    The reference is the first hard-label row; without one, the first row of a sweep.
-    """
+
+def _per_class(summaries: list[dict[str, Any]], key: str) -> tuple[dict, dict]:
+    """Each class's mean and std over the runs, in the order the runs list the classes."""
+    names = list(dict.fromkeys(name for s in summaries for name in s[key]))
+    stats = {n: finite_mean_std([s[key].get(n, math.nan) for s in summaries]) for n in names}
+    return {n: m for n, (m, _) in stats.items()}, {n: sd for n, (_, sd) in stats.items()}
+
+
+def reference_row(rows: list[Row], swept: bool) -> Row | None:
+    """The row the others are measured against: in classification the first hard-label row,
+    without one a sweep's first row; in a dense grid its first row (e.g. the hard-label
+    backbone listed first)."""
+    if rows[0].task != "classification":
+        return rows[0]
+    return next((r for r in rows if r.method == "hard_label"), rows[0] if swept else None)
+
+
+def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) -> list[Row]:
+    """Rows in grid order with gaps and p-values against the reference row (`reference_row`)."""
     groups: dict[str, list[tuple[Cell, dict[str, Any]]]] = {}
     for cell, summary in zip(cells, summaries):
         groups.setdefault(cell.row, []).append((cell, summary))
-    metrics: dict[str, dict[str, list[float]]] = {}
+    task = task_of(cells[0].cfg)
+    s = TASK_SCORES[task]
+    values: dict[str, dict[str, list[float]]] = {}  # row -> "best" | "last" -> one per seed
     rows = []
     for label, members in groups.items():
-        values = {k: [s[k] for _, s in members] for k in ("best_top1", "last_top1", "last_top5")}
-        metrics[label] = values
-        best, last, last5 = (mean_std(values[k]) for k in values)
-        method = members[0][0].cfg.method["name"]
-        rows.append(Row(label, method, len(members), *best, *last, *last5))
-    reference = next((r for r in rows if r.method == "hard_label"), rows[0] if swept else None)
+        runs = [summary for _, summary in members]
+        values[label] = {
+            when: [r[f"{when}_{s.primary}"] for r in runs] for when in ("best", "last")
+        }
+        cfg = members[0][0].cfg
+        method = cfg.method["name"] if task == "classification" else None
+        row = Row(
+            label,
+            task,
+            method,
+            len(members),
+            *mean_std(values[label]["best"]),
+            *mean_std(values[label]["last"]),
+        )
+        if s.secondary:
+            row.secondary_mean, row.secondary_std = mean_std(
+                [r[f"last_{s.secondary}"] for r in runs]
+            )
+        if s.per_class:
+            row.per_class_mean, row.per_class_std = _per_class(runs, f"last_{s.per_class}")
+        rows.append(row)
+    reference = reference_row(rows, swept)
     if reference is None:
         return rows
     reference.reference = True
-    ref = metrics[reference.label]
+    ref = values[reference.label]
     for row in rows:
         if row is reference:
             continue
-        mine = metrics[row.label]
-        row.gap_best_top1 = row.best_top1_mean - reference.best_top1_mean
-        row.gap_last_top1 = row.last_top1_mean - reference.last_top1_mean
-        row.p_best_top1 = welch_p(mine["best_top1"], ref["best_top1"])
-        row.p_last_top1 = welch_p(mine["last_top1"], ref["last_top1"])
+        mine = values[row.label]
+        row.gap_best = row.best_mean - reference.best_mean
+        row.gap_last = row.last_mean - reference.last_mean
+        row.p_best = welch_p(mine["best"], ref["best"])
+        row.p_last = welch_p(mine["last"], ref["last"])
     return rows
 
 
-def pm_text(mean: float, std: float | None) -> str:
-    """`mean ± std`, or the mean alone when the std is undefined (one seed)."""
+def pm_text(mean: float | None, std: float | None) -> str:
+    """`mean ± std`, the mean alone when the std is undefined (one seed), `-` without a mean
+    (a class no run scored, a metric the runs could not measure)."""
+    if mean is None or math.isnan(mean):
+        return "-"
     return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
 
 
@@ -264,28 +443,59 @@ def gap_text(row: Row, gap: float | None) -> str:
     return "ref" if row.reference else "-" if gap is None else f"{gap:+.2f}"
 
 
+def _markdown_table(head: list[str], lines: list[list[str]]) -> list[str]:
+    """A markdown table, its first column left-aligned and the numbers right-aligned."""
+    rule = "|---|" + "---:|" * (len(head) - 1)
+    head_line, *body = ["| " + " | ".join(cells) + " |" for cells in [head, *lines]]
+    return [head_line, rule, *body]
+
+
 def to_markdown(rows: list[Row], seeds: list[int]) -> str:
-    """The paper-style table with a caption saying what the numbers are."""
+    """The paper-style table in the rows' task score, with a caption saying what the numbers
+    are."""
+    s = rows[0].scores
     reference = next((r.label for r in rows if r.reference), None)
-    lines = [
-        "| method | seeds | best top-1 | last top-1 | last top-5 | Δ best | Δ last | p (last) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    head = [s.row_header, "seeds", f"best {s.primary_name}", f"last {s.primary_name}"]
+    head += [f"last {s.secondary_name}"] if s.secondary else []
+    head += ["Δ best", "Δ last", "p (last)"]
+    lines = []
     for r in rows:
-        p = "-" if r.p_last_top1 is None else f"{r.p_last_top1:.3g}"
-        lines.append(
-            f"| {r.label} | {r.seeds} | {pm_text(r.best_top1_mean, r.best_top1_std)} | "
-            f"{pm_text(r.last_top1_mean, r.last_top1_std)} | "
-            f"{pm_text(r.last_top5_mean, r.last_top5_std)} | {gap_text(r, r.gap_best_top1)} | "
-            f"{gap_text(r, r.gap_last_top1)} | {p} |"
-        )
+        cells = [r.label, str(r.seeds), pm_text(r.best_mean, r.best_std)]
+        cells.append(pm_text(r.last_mean, r.last_std))
+        cells += [pm_text(r.secondary_mean, r.secondary_std)] if s.secondary else []
+        cells += [gap_text(r, r.gap_best), gap_text(r, r.gap_last)]
+        cells.append("-" if r.p_last is None else f"{r.p_last:.3g}")
+        lines.append(cells)
     against = f"`{reference}`" if reference else "no reference row (no hard_label recipe)"
-    lines.append("")
-    lines.append(
-        f"Accuracy in %, mean ± sample std over seeds {', '.join(map(str, seeds))}; "
-        f"Δ: difference of means to {against}; p: Welch's t-test on last-epoch top-1."
+    caption = (
+        f"{s.unit} in %, mean ± sample std over seeds {', '.join(map(str, seeds))}; "
+        f"Δ: difference of means to {against}; p: Welch's t-test on last-epoch "
+        f"{s.primary_name}."
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*_markdown_table(head, lines), "", caption]) + "\n"
+
+
+def per_class_markdown(rows: list[Row], seeds: list[int]) -> str:
+    """A dense grid's per-class table (the paper's Tables 6, 8 and 9): each class's last-epoch
+    IoU or AP, mean ± sample std over seeds, and the mean score last."""
+    s = rows[0].scores
+    classes = list(dict.fromkeys(name for r in rows for name in r.per_class_mean))
+    head = [s.row_header, *classes, s.primary_name]
+    lines = [
+        [
+            r.label,
+            *(pm_text(r.per_class_mean.get(n), r.per_class_std.get(n)) for n in classes),
+            pm_text(r.last_mean, r.last_std),
+        ]
+        for r in rows
+    ]
+    caption = (
+        f"Per-class {s.per_class_name} in % at the last epoch, mean ± sample std over seeds "
+        f"{', '.join(map(str, seeds))}; {s.primary_name}: the last-epoch {s.primary_name}. A "
+        f"run that could not score a class ({s.per_class_name} undefined) is left out of that "
+        "class's mean, so a value without ± comes from one run; - when no run scored it."
+    )
+    return "\n".join([*_markdown_table(head, lines), "", caption]) + "\n"
 
 
 RowValues = dict[str, dict[str, list[float]]]  # row label -> metric -> one value per seed
@@ -306,14 +516,15 @@ def metrics_markdown(rows: list[Row], values: RowValues, metrics: list[str]) -> 
     extra = [m for m in metrics if m not in EVALUATIONS["accuracy"]]
     head = ["row", "seeds", "last top-1", "Δ last", "p (last)", "best top-1", "last top-5"]
     head += [LABELS[m] for m in extra]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    table = []
     for row in rows:
         v = values[row.label]
-        p = "-" if row.p_last_top1 is None else f"{row.p_last_top1:.3g}"
+        p = "-" if row.p_last is None else f"{row.p_last:.3g}"
         cells = [row.label, str(row.seeds), pm_text(*mean_std(v["last_top1"]))]
-        cells += [gap_text(row, row.gap_last_top1), p]
+        cells += [gap_text(row, row.gap_last), p]
         cells += [pm_text(*mean_std(v[m])) for m in ["best_top1", "last_top5", *extra]]
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
+    lines = _markdown_table(head, table)
     lower = [LABELS[m] for m in extra if m in LOWER_IS_BETTER]
     if lower:
         lines += ["", f"Lower is better: {', '.join(lower)}."]
@@ -329,7 +540,8 @@ def write_results(
     metrics: list[dict[str, float]] | None = None,
 ) -> None:
     """results.md (the tables), results.csv (one line per row), results.json (rows and cells);
-    with `metrics` (one dict per cell, `--evaluate`) each metric's mean and std per row too.
+    rows as `Row.record` names them (a dense row with its per-class means and stds); with
+    `metrics` (one dict per cell, `--evaluate`) each metric's mean and std per row too.
 
     Each file is written atomically: a kill leaves the previous version, never a torn one.
     """
@@ -337,17 +549,19 @@ def write_results(
     values = row_values(cells, metrics) if metrics else {}
     names = list(next(iter(values.values()))) if values else []
     extra = [f"{m}_{stat}" for m in names for stat in ("mean", "std")]
+    records = [row.record() for row in rows]
     table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=[f.name for f in fields(Row)] + extra)
+    names_in_rows = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(table, fieldnames=names_in_rows + extra)
     writer.writeheader()
-    for row in rows:
-        line = asdict(row)
+    for row, record in zip(rows, records):
+        line = dict(record)
         for m in names:
             line[f"{m}_mean"], line[f"{m}_std"] = mean_std(values[row.label][m])
         writer.writerow({k: "" if v is None else v for k, v in line.items()})
     atomic_write_text(folder / "results.csv", table.getvalue())
     payload = {
-        "rows": [asdict(r) for r in rows],
+        "rows": records,
         "cells": [
             {"row": c.row, "recipe": str(c.recipe), "seed": c.seed, "folder": str(c.folder), **s}
             for c, s in zip(cells, summaries)
@@ -386,17 +600,26 @@ def compare(
     evaluations = parse_evaluations(evaluations, "--evaluate")
     folder = Path(output_dir) if output_dir else default_output_dir(recipes, sweep)
     cells = plan_grid(list(recipes), list(seeds), sweep, list(overrides), folder)
+    task = task_of(cells[0].cfg)
+    if evaluations and task != "classification":
+        raise ConfigError(
+            f"--evaluate {','.join(evaluations)} evaluates classifiers; these are {task} "
+            "recipes, scored by their table alone: drop --evaluate"
+        )
     check_writable_folder(folder, "--output-dir")
+    primary = TASK_SCORES[task].primary
     summaries = []
     for number, cell in enumerate(cells, 1):
         summary, action = run_cell(cell, quiet)
         summaries.append(summary)
         print(
-            f"[{number}/{len(cells)}] {cell.cfg.name}: {action} | "
-            f"best top1 {summary['best_top1']:.2f} last top1 {summary['last_top1']:.2f}"
+            f"[{number}/{len(cells)}] {cell.cfg.name}: {action} | best {primary} "
+            f"{summary[f'best_{primary}']:.2f} last {primary} {summary[f'last_{primary}']:.2f}"
         )
     rows = tabulate(cells, summaries, swept=sweep is not None)
     text = to_markdown(rows, list(seeds))
+    if rows[0].scores.per_class:
+        text += f"\n{per_class_markdown(rows, list(seeds))}"
     metrics = None
     if evaluations:
         say = silent if quiet else print

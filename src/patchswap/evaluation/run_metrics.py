@@ -8,6 +8,7 @@ in `<run>/study-gap.json`, so a rerun reads them back instead of evaluating agai
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,15 @@ from .suite import SUITE_VERSION, SuiteOptions, load_for_evaluation, run_suite
 EVALUATIONS = {
     "accuracy": ("best_top1", "last_top1", "last_top5"),
     "gap": ("train_top1", "gap"),
-    "calibration": ("aurc", "eaurc", "fpr95", "aupr_error", "ece", "brier"),
+    # ece_scaled: after temperature scaling on held-out training images (data.holdout_per_class;
+    # nan for a run without them)
+    "calibration": ("aurc", "eaurc", "fpr95", "aupr_error", "ece", "ece_scaled", "brier"),
     "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
     "corruption": ("corruption_mean",),
 }
 SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
-LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "brier"}  # AUPR-Err: higher
+# AUPR-Err is higher-is-better
+LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "ece_scaled", "brier"}
 LABELS = {
     "best_top1": "best top-1",
     "last_top1": "last top-1",
@@ -41,6 +45,7 @@ LABELS = {
     "fpr95": "FPR95 x10^2",
     "aupr_error": "AUPR-Err x10^2",
     "ece": "ECE x10^2",
+    "ece_scaled": "ECE x10^2 (T-scaled)",
     "brier": "Brier x10^2",
     "fgsm_0.01": "FGSM 0.01",
     "ifgsm_0.01": "I-FGSM 0.01",
@@ -74,7 +79,8 @@ def _suite_metrics(folder: Path, suites: list[str], say: Callable[[str], None]) 
     metrics = {}
     if "calibration" in suites:
         for key in EVALUATIONS["calibration"]:
-            metrics[key] = results["calibration"][key] * REPORT_SCALES[key]
+            value = results["calibration"].get(key)
+            metrics[key] = math.nan if value is None else value * REPORT_SCALES[key]
     if "adversarial" in suites:
         for key in EVALUATIONS["adversarial"]:
             attack, eps = key.split("_")

@@ -117,6 +117,19 @@ def test_a_folder_of_another_config_is_not_reused(recipes, sets, tmp_path):
         compare(recipes[:1], [0], overrides=[*overrides, "optim.lr=0.1"], output_dir=tmp_path)
 
 
+def test_seed_placeholder_takes_each_cells_seed(recipes, tmp_path):
+    cells = plan_grid(
+        recipes[:1], [3, 7], "data.root=runs/b{seed},runs/c", ["data.subset_seed={seed}"], tmp_path
+    )
+    assert [(c.seed, c.cfg.data.subset_seed, c.cfg.data.root) for c in cells] == [
+        (3, 3, "runs/b3"),
+        (7, 7, "runs/b7"),
+        (3, 3, "runs/c"),
+        (7, 7, "runs/c"),
+    ]
+    assert cells[0].row == "hard_label (data.root=runs/b{seed})"
+
+
 def test_sweep_applies_to_recipes_whose_method_has_the_option(recipes, tmp_path):
     cells = plan_grid(recipes, [0, 1], "method.p=0,0.5", [], tmp_path)
     assert [c.cfg.name for c in cells] == [

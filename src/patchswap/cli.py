@@ -40,11 +40,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
         summary = train(load_config(find_recipe(args.recipe), args.overrides), quiet=args.quiet)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
-    print(
-        f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
-        f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}"
-    )
+    print(summary_line(summary))
     return 0
+
+
+def summary_line(summary: dict) -> str:
+    """A run's result in one line: top-1 for classification, mIoU or VOC07 mAP for dense."""
+    task = summary.get("task", "classification")
+    if task == "classification":
+        return (
+            f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
+            f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}"
+        )
+    name = "miou" if task == "segmentation" else "map"
+    label = "mIoU" if task == "segmentation" else "mAP (VOC07 11-point)"
+    return (
+        f"best {label} {summary[f'best_{name}']:.2f} (epoch {summary['best_epoch']}) | "
+        f"last {label} {summary[f'last_{name}']:.2f}"
+    )
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -232,16 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="train recipes x seeds (x a swept option) and print the paper-style table",
         description="Runs every cell of the grid in its own run folder under --output-dir "
         "(finished cells are kept, interrupted ones resume), then writes results.md/.csv/.json: "
-        "top-1 mean ± std over seeds (best and last epoch), last top-5, gap to the hard-label "
-        "row (with a sweep and no hard label: to the first row) and Welch's t-test p-value.",
+        "the task's score (top-1, mIoU or VOC07 mAP) mean ± std over seeds (best and last "
+        "epoch), last top-5 or pixel accuracy, gap to the reference row (the hard-label row, with "
+        "a sweep and no hard label the first row; dense tasks: the first row) and Welch's t-test "
+        "p-value; dense tasks add a per-class IoU or AP table. One compare holds one task.",
     )
     cmp.add_argument("recipes", nargs="+", metavar="RECIPE", help="YAML paths or recipe names")
     cmp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="default: 0 1 2")
     cmp.add_argument(
         "--sweep",
         metavar="KEY=V1,V2,...",
-        help="one row per value, e.g. method.p=0,0.25,0.5 or method.grid=2,4; a method.* key "
-        "sweeps only the recipes whose method has that option",
+        help="one row per value, e.g. method.p=0,0.25,0.5, method.grid=2,4 or (dense) "
+        "model.backbone=runs/a/last.pt,runs/b/last.pt; a method.* key sweeps only the recipes "
+        "whose method has that option; {seed} in a value (or a --set) becomes the cell's seed, "
+        "e.g. model.backbone=runs/b/hard_label_seed{seed}/last.pt",
     )
     cmp.add_argument(
         "--output-dir", help="folder of the cells and results (default: runs/compare/<recipes>)"
@@ -251,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="E1,E2",
         help="also evaluate every cell's last checkpoint and tabulate mean ± std over seeds: "
         "gap (Table 1), calibration (Table 10), adversarial (Table 12), corruption (Table 11); "
-        "results are cached next to each cell",
+        "results are cached next to each cell; classification only",
     )
     _add_overrides(cmp)
     cmp.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")

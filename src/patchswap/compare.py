@@ -241,6 +241,12 @@ def _check_folders(cells: list[Cell]) -> None:
             )
 
 
+def with_seed(overrides: Sequence[str], seed: int) -> list[str]:
+    """Overrides with `{seed}` replaced by a cell's seed: each seed of a transfer grid takes
+    the backbone of its own seed, e.g. model.backbone=runs/b/hard_label_seed{seed}/last.pt."""
+    return [text.replace("{seed}", str(seed)) for text in overrides]
+
+
 def plan_grid(
     recipes: list[str],
     seeds: list[int],
@@ -266,7 +272,7 @@ def plan_grid(
     cells: list[Cell] = []
     swept_any = False
     for path in paths:
-        base = load_config(path, overrides)
+        base = load_config(path, with_seed(overrides, seeds[0]))
         swept = bool(sweep) and _sweeps(base.to_dict(), key)
         swept_any |= swept
         for value in values if swept else [None]:
@@ -277,8 +283,7 @@ def plan_grid(
                 cfg = load_config(
                     path,
                     [
-                        *overrides,
-                        *cell_overrides,
+                        *with_seed([*overrides, *cell_overrides], seed),
                         f"seed={seed}",
                         f"output_dir={output_dir}",
                         f"name={path.stem}{suffix}_seed{seed}",
@@ -331,12 +336,11 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
         if state["epoch"] < cell.cfg.epochs:
             return train(None, resume=cell.folder, quiet=quiet), "resumed"
         # Finished, but its summary is gone: rebuild it from the run's own records.
-        if task_of(cell.cfg) != "classification":
-            raise PatchswapError(
-                f"{cell.folder} holds a finished {task_of(cell.cfg)} run without its "
-                "summary.json; delete that folder to train the cell again"
-            )
-        summary = run_summary(
+        if task_of(cell.cfg) == "classification":
+            summarise = run_summary
+        else:
+            from .dense.trainer import dense_run_summary as summarise  # dense builds on this
+        summary = summarise(
             cell.cfg, state["best"], read_metrics(cell.folder)[-1], state["seconds"]
         )
         atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")

@@ -81,11 +81,12 @@ class DistributedConfig:
 class ScheduleConfig:
     """Learning-rate schedule, evaluated per iteration (warm-up is linear per iteration)."""
 
-    name: str = "multistep"  # multistep | cosine | constant
+    name: str = "multistep"  # multistep | cosine | poly | constant
     milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
     gamma: float = 0.1
     warmup_epochs: float = 0.0
     min_lr: float = 0.0  # cosine only
+    power: float = 0.9  # poly only (DeepLab's segmentation schedule)
 
 
 @dataclass
@@ -122,9 +123,18 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def run_kind(self) -> str:
+        """What trains, in a word: the method."""
+        return self.method["name"]
 
-def _check_range(cfg: RunConfig) -> None:
-    """Value checks that the type system cannot express."""
+    def run_name(self) -> str:
+        """The run folder's name: `name`, else the method's."""
+        return self.name or self.run_kind()
+
+
+def check_training(cfg: Any) -> None:
+    """Range checks of what every task's run config shares: epochs, batches, SGD, schedule,
+    precision."""
     positive = {
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
@@ -146,6 +156,29 @@ def _check_range(cfg: RunConfig) -> None:
         raise ConfigError(f"schedule.gamma={cfg.schedule.gamma} must be > 0 (usual: 0.1)")
     if cfg.schedule.min_lr < 0:
         raise ConfigError(f"schedule.min_lr={cfg.schedule.min_lr} must be >= 0")
+    if cfg.schedule.name not in ("multistep", "cosine", "poly", "constant"):
+        raise ConfigError(
+            f"schedule.name={cfg.schedule.name!r} is unknown; valid: constant, cosine, "
+            "multistep, poly"
+        )
+    if cfg.schedule.power <= 0:
+        raise ConfigError(f"schedule.power={cfg.schedule.power} must be > 0 (usual: 0.9)")
+    choices = {
+        "optim.lr_scaling": (cfg.optim.lr_scaling, ("none", "linear")),
+        "precision": (cfg.precision, ("fp32", "bf16", "fp16")),
+    }
+    for key, (value, valid) in choices.items():
+        if value not in valid:
+            raise ConfigError(f"{key}={value!r} is unknown; valid: {', '.join(valid)}")
+    if cfg.optim.base_batch_size < 1:
+        raise ConfigError(f"optim.base_batch_size={cfg.optim.base_batch_size} must be >= 1")
+    if cfg.schedule.warmup_epochs < 0:
+        raise ConfigError(f"schedule.warmup_epochs={cfg.schedule.warmup_epochs} must be >= 0")
+
+
+def _check_range(cfg: RunConfig) -> None:
+    """Value checks that the type system cannot express."""
+    check_training(cfg)
     for key, value in {
         "data.crop_padding": cfg.data.crop_padding,
         "data.num_workers": cfg.data.num_workers,
@@ -158,26 +191,14 @@ def _check_range(cfg: RunConfig) -> None:
         raise ConfigError(
             f"data.label_noise.rate={cfg.data.label_noise.rate} must be in [0, 1] (0.4 is 40%)"
         )
-    if cfg.schedule.name not in ("multistep", "cosine", "constant"):
+    if cfg.data.loader not in ("auto", "device", "dataloader"):
         raise ConfigError(
-            f"schedule.name={cfg.schedule.name!r} is unknown; valid: constant, cosine, multistep"
+            f"data.loader={cfg.data.loader!r} is unknown; valid: auto, device, dataloader"
         )
-    choices = {
-        "data.loader": (cfg.data.loader, ("auto", "device", "dataloader")),
-        "optim.lr_scaling": (cfg.optim.lr_scaling, ("none", "linear")),
-        "precision": (cfg.precision, ("fp32", "bf16", "fp16")),
-    }
-    for key, (value, valid) in choices.items():
-        if value not in valid:
-            raise ConfigError(f"{key}={value!r} is unknown; valid: {', '.join(valid)}")
     if isinstance(cfg.channels_last, str) and cfg.channels_last != "auto":
         raise ConfigError(
             f"channels_last={cfg.channels_last!r} is unknown; valid: auto, true, false"
         )
-    if cfg.optim.base_batch_size < 1:
-        raise ConfigError(f"optim.base_batch_size={cfg.optim.base_batch_size} must be >= 1")
-    if cfg.schedule.warmup_epochs < 0:
-        raise ConfigError(f"schedule.warmup_epochs={cfg.schedule.warmup_epochs} must be >= 0")
     for key in ("samples_per_class", "holdout_per_class"):
         value = getattr(cfg.data, key)
         if value is not None and value < 1:
@@ -242,7 +263,12 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def build_config(values: dict[str, Any]) -> RunConfig:
-    """Typed, validated config from a nested mapping."""
+    """Typed, validated config from a nested mapping; a recipe whose `task` is a dense one
+    (segmentation, detection) gets that task's config (`patchswap.dense.config`)."""
+    if values.get("task", "classification") != "classification":
+        from .dense.config import build_dense_config  # dense builds on this module
+
+        return build_dense_config(values)
     method = values.get("method")
     if isinstance(method, str):  # shorthand `method: hard_label`
         values = {**values, "method": {"name": method}}

@@ -83,6 +83,11 @@ def _set(key, value):
     return edit
 
 
+def _dense_group(plan):
+    plan["set"] = []
+    plan["groups"][0] = {"name": "dense", "recipes": ["scenes/deeplabv3plus_resnet8"]}
+
+
 BAD_PLANS = [
     (
         _set(["groups", 0, "recipes"], ["fashion_mnist/nope"]),
@@ -97,6 +102,7 @@ BAD_PLANS = [
     (_set(["evaluations"], ["speed"]), "evaluation 'speed' is unknown; valid: gap"),
     (_set(["budget"], 3), "unknown key 'budget'"),
     (_set(["claims", 0, "against_group"], "p sweep"), "against_group needs `against`"),
+    (_dense_group, "group 'dense' holds segmentation recipes; studies test claims on classifiers"),
 ]
 
 

@@ -1,5 +1,8 @@
 """Dense tasks (semantic segmentation, detection) for transferring a trained backbone.
 
-`scenes` writes Fashion-MNIST scenes in the Pascal VOC layout, `voc` reads that layout (real VOC
-or scenes) with torchvision, `metrics` scores predictions (mIoU; VOC07 AP).
+Data: `scenes` writes Fashion-MNIST scenes in the Pascal VOC layout, `voc` reads that layout
+(real VOC or scenes), `cityscapes` and `rugd` read theirs, `datasets` builds a recipe's splits.
+Models: `backbone` cuts a classifier of this trainer at its stages and loads a checkpoint into
+it, `models` puts DeepLabV3+, PSPNet or SSD on it. Runs: `config` (recipes with `task:`),
+`trainer` (the engine's loop for dense batches), `metrics` (mIoU; VOC07 AP).
 """

@@ -92,21 +92,23 @@ class DeepLabV3PlusDecoder(nn.Module):
     The ASPP output is resized to the low-level map's size, whatever the stride ratio.
     """
 
-    def __init__(self, low_channels: int, aspp_channels: int, num_classes: int) -> None:
+    def __init__(
+        self, low_channels: int, channels: int, num_classes: int, reduced: int = 48
+    ) -> None:
         super().__init__()
         self.reduce = nn.Sequential(
-            nn.Conv2d(low_channels, 48, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU()
+            nn.Conv2d(low_channels, reduced, 1, bias=False), nn.BatchNorm2d(reduced), nn.ReLU()
         )
         self.fuse = nn.Sequential(
-            nn.Conv2d(aspp_channels + 48, 256, 3, padding=1, bias=False),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(channels + reduced, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
             nn.ReLU(),
             nn.Dropout(0.5),
-            nn.Conv2d(256, 256, 3, padding=1, bias=False),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
             nn.ReLU(),
             nn.Dropout(0.1),
-            nn.Conv2d(256, num_classes, 1),
+            nn.Conv2d(channels, num_classes, 1),
         )
 
     def forward(self, aspp: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,11 @@ class DeepLabV3Plus(nn.Module):
     """
 
     def __init__(
-        self, backbone: Backbone, num_classes: int, atrous_rates: Sequence[int] = ATROUS_RATES
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        atrous_rates: Sequence[int] = ATROUS_RATES,
+        channels: int = 256,
     ) -> None:
         super().__init__()
         # Imported here, as in PSPNet: smp's package import loads every encoder (timm,
@@ -137,9 +143,17 @@ class DeepLabV3Plus(nn.Module):
         self.backbone = backbone
         self.low, self.high = backbone.taps[0], backbone.taps[-1]
         self.aspp = ASPP(
-            backbone.channels[self.high], 256, tuple(atrous_rates), separable=False, dropout=0.5
+            backbone.channels[self.high],
+            channels,
+            tuple(atrous_rates),
+            separable=False,
+            dropout=0.5,
         )
-        self.decoder = DeepLabV3PlusDecoder(backbone.channels[self.low], 256, num_classes)
+        # the low-level reduction keeps the reference's 48:256 ratio when `channels` shrinks
+        reduced = max(round(48 * channels / 256), 1)
+        self.decoder = DeepLabV3PlusDecoder(
+            backbone.channels[self.low], channels, num_classes, reduced
+        )
         # jfzhang95 `_init_weight` of ASPP and Decoder: kaiming_normal_ (fan_in) convs, BN 1/0
         for module in (self.aspp, self.decoder):
             for m in module.modules():
@@ -228,11 +242,14 @@ def build_segmentation_model(
     """Segmentation model `name` (`SEGMENTATION_MODELS`) on `backbone`.
 
     Options: `deeplabv3plus` takes `atrous_rates` (three dilations; default 6, 12, 18 for
-    output stride 16, jfzhang95 uses 12, 24, 36 at 8); `pspnet` takes none.
+    output stride 16, jfzhang95 uses 12, 24, 36 at 8) and `channels` (ASPP and decoder width,
+    default 256 as the reference; smaller for small backbones on CPU); `pspnet` takes none.
     """
     _positive_int("num_classes", num_classes, 2)
     if name == "deeplabv3plus":
-        chosen = _options("segmentation model", name, options, {"atrous_rates": ATROUS_RATES})
+        defaults = {"atrous_rates": ATROUS_RATES, "channels": 256}
+        chosen = _options("segmentation model", name, options, defaults)
+        _positive_int("deeplabv3plus option channels", chosen["channels"])
         rates = chosen["atrous_rates"]
         if (
             isinstance(rates, str | bytes)
@@ -244,7 +261,7 @@ def build_segmentation_model(
                 f"deeplabv3plus option atrous_rates must be three positive integers (e.g. "
                 f"[6, 12, 18] at output stride 16), got {rates!r}"
             )
-        return DeepLabV3Plus(backbone, num_classes, rates)
+        return DeepLabV3Plus(backbone, num_classes, rates, chosen["channels"])
     if name == "pspnet":
         _options("segmentation model", name, options, {})
         return PSPNet(backbone, num_classes)
@@ -298,7 +315,7 @@ class SSDFeatures(nn.Module):
     `sizes` are the maps' sides for `size` x `size` inputs (the SSD transform's fixed size).
     """
 
-    def __init__(self, backbone: Backbone, size: int) -> None:
+    def __init__(self, backbone: Backbone, size: int, extra_width: float = 1.0) -> None:
         super().__init__()
         self.backbone = backbone
         self.tap = backbone.taps[-1]
@@ -314,6 +331,7 @@ class SSDFeatures(nn.Module):
         for (stride, padding, out_size), out, mid in zip(
             extra_block_plan(sizes[0]), SSD_EXTRA_CHANNELS, SSD_EXTRA_MIDS
         ):
+            out, mid = max(round(out * extra_width), 1), max(round(mid * extra_width), 1)
             blocks.append(_extra_block(channels[-1], mid, out, stride, padding))
             channels.append(out)
             sizes.append(out_size)
@@ -402,13 +420,15 @@ def build_detection_model(
     Head: torchvision's `SSDHead` (3x3 convs as NVIDIA's; xavier init as both).
 
     Options: `keep_resolution` (False; True strides the last tap's stage 1, see
-    `keep_resolution`), and torchvision's post-processing `score_thresh` (0.01), `nms_thresh`
+    `keep_resolution`), `extra_width` (1.0: NVIDIA's 512/256 channels; scales them for small
+    backbones), and torchvision's post-processing `score_thresh` (0.01), `nms_thresh`
     (0.45), `detections_per_img` (200).
     """
     if name not in DETECTION_MODELS:
         raise unknown_name("detection model", name, list(DETECTION_MODELS))
     defaults = {
         "keep_resolution": False,
+        "extra_width": 1.0,
         "score_thresh": 0.01,
         "nms_thresh": 0.45,
         "detections_per_img": 200,
@@ -421,6 +441,9 @@ def build_detection_model(
         raise PatchswapError(
             f"keep_resolution must be true or false, got {chosen['keep_resolution']!r}"
         )
+    width = chosen["extra_width"]
+    if isinstance(width, bool) or not isinstance(width, int | float) or width <= 0:
+        raise PatchswapError(f"extra_width must be a number > 0, got {width!r}")
     for key in ("score_thresh", "nms_thresh"):
         value = chosen[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -433,7 +456,7 @@ def build_detection_model(
         )
     if chosen["keep_resolution"]:
         keep_resolution(backbone, backbone.taps[-1])
-    features = SSDFeatures(backbone, size)
+    features = SSDFeatures(backbone, size, float(width))
     if size == 300 and features.sizes == SSD300_SIZES:
         anchors = DefaultBoxGenerator(
             [list(r) for r in SSD300_ASPECT_RATIOS],

@@ -1,19 +1,20 @@
-"""SGD and the per-iteration learning-rate schedule (warm-up + multistep / cosine / constant)."""
+"""SGD and the per-iteration learning-rate schedule (warm-up + multistep / cosine / poly /
+constant)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
 from ..config import OptimConfig, ScheduleConfig
 
 
-def build_optimizer(
-    cfg: OptimConfig, params: Iterable[torch.nn.Parameter], lr: float
-) -> torch.optim.SGD:
-    """SGD at `lr` (the recipe's lr after its batch-size scaling rule)."""
+def build_optimizer(cfg: OptimConfig, params: Iterable[Any], lr: float) -> torch.optim.SGD:
+    """SGD at `lr` (the recipe's lr after its batch-size scaling rule) over parameters or
+    parameter groups; the schedule scales every group's own lr alike."""
     return torch.optim.SGD(
         params,
         lr=lr,
@@ -40,6 +41,8 @@ def lr_factor(
         progress = min(position / epochs, 1.0)
         floor = cfg.min_lr / base_lr
         factor = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    elif cfg.name == "poly":  # DeepLab's: (1 - iteration / iterations) ** power
+        factor = max(1 - step / (epochs * steps_per_epoch), 0.0) ** cfg.power
     else:
         factor = 1.0
     warmup_steps = cfg.warmup_epochs * steps_per_epoch

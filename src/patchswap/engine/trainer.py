@@ -64,7 +64,7 @@ NONFINITE_CHECK_STEPS = 50
 
 def run_folder(cfg: RunConfig) -> Path:
     """Where a run writes: `output_dir/name` (name defaults to the method)."""
-    return Path(cfg.output_dir) / (cfg.name or cfg.method["name"])
+    return Path(cfg.output_dir) / cfg.run_name()
 
 
 def effective_lr(cfg: RunConfig) -> float:
@@ -80,6 +80,9 @@ class Trainer:
     Under `torchrun` each process trains on its shard of every global batch with
     DistributedDataParallel; metrics are summed over processes and only rank 0 writes.
     """
+
+    # The test metrics that pick `best.pt` (the first one decides) and that `best` records.
+    best_metrics: tuple[str, ...] = ("top1", "top5")
 
     def __init__(self, cfg: RunConfig, *, quiet: bool = False) -> None:
         self.cfg = cfg
@@ -98,7 +101,23 @@ class Trainer:
             )
         seed_everything(cfg.seed + self.env.rank)  # ranks draw different augmentations
         set_deterministic(cfg.deterministic)
+        self.build()
+        self.optimizer = build_optimizer(cfg.optim, self.parameter_groups(), effective_lr(cfg))
+        self.scheduler = build_lr_scheduler(
+            cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)
+        )
+        self.scaler = grad_scaler(cfg.precision, self.device)
+        self.folder = run_folder(cfg)
+        self.start_epoch = 1
+        self.best: dict[str, Any] = {self.best_metrics[0]: -math.inf}
+        self.seconds = 0.0
+        # Names this run in its checkpoints, so a resume never writes into another run's folder.
+        self.run_id = uuid.uuid4().hex
 
+    def build(self) -> None:
+        """Data, model, method and loaders (`model`, `forward_model`, `method_params`,
+        `train_loader`, `test_loader`, `loader_kind`); a task's trainer builds its own."""
+        cfg = self.cfg
         self.data = build_datasets(cfg.data)
         self.model = build_model(
             cfg.model.name, self.data.num_classes, self.data.in_channels, **cfg.model.kwargs
@@ -128,21 +147,23 @@ class Trainer:
         self.train_loader, self.test_loader, self.loader_kind = build_loaders(
             cfg, self.data, self.method.paired, self.method.views, self.env, self.device
         )
-        # A method's own trainable parameters (auxiliary heads, embeddings) train with the model;
-        # frozen ones (a teacher) stay out of the optimizer.
         self.method_params = [p for p in self.method.parameters() if p.requires_grad]
-        params = list(self.model.parameters()) + self.method_params
-        self.optimizer = build_optimizer(cfg.optim, params, effective_lr(cfg))
-        self.scheduler = build_lr_scheduler(
-            cfg.schedule, self.optimizer, cfg.epochs, len(self.train_loader)
-        )
-        self.scaler = grad_scaler(cfg.precision, self.device)
-        self.folder = run_folder(cfg)
-        self.start_epoch = 1
-        self.best: dict[str, Any] = {"top1": -math.inf}
-        self.seconds = 0.0
-        # Names this run in its checkpoints, so a resume never writes into another run's folder.
-        self.run_id = uuid.uuid4().hex
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """What SGD trains, as torch parameter groups (a group may set its own `lr`).
+
+        A method's own trainable parameters (auxiliary heads, embeddings) train with the model;
+        frozen ones (a teacher) stay out of the optimizer.
+        """
+        return [{"params": list(self.model.parameters()) + self.method_params}]
+
+    def stateful_parts(self) -> dict[str, Any]:
+        """What a checkpoint saves besides the model, by key (each has `state_dict`)."""
+        return {"method": self.method, "optimizer": self.optimizer, "scheduler": self.scheduler}
+
+    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        """Scalars to log and print for this epoch (the method's, e.g. its p_r)."""
+        return self.method.on_epoch_start(epoch)
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -153,9 +174,7 @@ class Trainer:
             "epoch": epoch,
             "config": self.cfg.to_dict(),
             "model": self.model.state_dict(),
-            "method": self.method.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            **{key: part.state_dict() for key, part in self.stateful_parts().items()},
             "rng": all_gather_objects(rng_state()),  # one state per process, in rank order
             "best": self.best,
             "seconds": self.seconds,
@@ -164,18 +183,14 @@ class Trainer:
     def restore(self, state: dict[str, Any], source: str) -> None:
         """Continue from a `last.pt` state; RNG state is restored last, right before training."""
         load_model_weights(self.model, state, source)
-        for part, target in (
-            ("method", self.method),
-            ("optimizer", self.optimizer),
-            ("scheduler", self.scheduler),
-        ):
+        for part, target in self.stateful_parts().items():
             try:
                 target.load_state_dict(state[part])
             except (RuntimeError, KeyError, ValueError) as err:
                 first = str(err).strip().splitlines()[0]
                 raise CheckpointError(
                     f"checkpoint {source!r}: its {part} state does not fit this run's "
-                    f"{self.cfg.method['name']!r} {part} ({first}); it was written by another "
+                    f"{self.cfg.run_kind()!r} {part} ({first}); it was written by another "
                     "version of patchswap: finish the run with that version"
                 ) from None
         self.start_epoch = state["epoch"] + 1
@@ -329,24 +344,12 @@ class Trainer:
             if self.start_epoch == 1:  # a resume rewrites them only once an epoch is done
                 self._write_run_files()
         log = RunLog(self.folder, resume_epoch=self.start_epoch - 1) if main else None
-        n_params = sum(p.numel() for p in self.model.parameters())
-        cfg = self.cfg
-        self._say(
-            f"patchswap: {cfg.method['name']} | {cfg.model.name} ({n_params / 1e6:.2f}M params) | "
-            f"{cfg.data.name}: {len(self.data.train)} train, {len(self.data.test)} test | "
-            f"{self.device}, {self.env.world_size} process(es), {self.loader_kind} data, "
-            f"{cfg.precision} | {self.folder}"
-        )
-        self._say(
-            f"global batch {cfg.batch_size} anchors = {self.env.world_size} x "
-            f"{cfg.batch_size // self.env.world_size}; lr {effective_lr(cfg):.4g} "
-            f"(optim.lr {cfg.optim.lr:g} for {cfg.optim.base_batch_size} anchors, "
-            f"lr_scaling {cfg.optim.lr_scaling})"
-        )
+        self._say(self.header())
         summary: dict[str, Any] = {}
+        primary = self.best_metrics[0]
         try:
             for epoch in range(self.start_epoch, self.cfg.epochs + 1):
-                scalars = self.method.on_epoch_start(epoch)  # logged and printed
+                scalars = self.on_epoch_start(epoch)  # logged and printed
                 started = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch, **scalars, **self.train_epoch(epoch)}
                 evaluated = self._evaluates(epoch)
@@ -355,13 +358,10 @@ class Trainer:
                 record["seconds"] = time.perf_counter() - started
                 self.seconds += record["seconds"]
                 self._say(self._epoch_line(record, scalars))
-                improved = evaluated and record["test_top1"] > self.best["top1"]
+                improved = evaluated and record[f"test_{primary}"] > self.best[primary]
                 if improved:
-                    self.best = {
-                        "top1": record["test_top1"],
-                        "top5": record["test_top5"],
-                        "epoch": epoch,
-                    }
+                    self.best = {k: record[f"test_{k}"] for k in self.best_metrics}
+                    self.best["epoch"] = epoch
                 state = self.state_dict(epoch)  # collective: every process takes part
                 summary = self._summary(record) if evaluated else summary
                 if main:
@@ -374,6 +374,21 @@ class Trainer:
                 log.close()
         barrier()
         return summary or json.loads((self.folder / "summary.json").read_text())
+
+    def header(self) -> str:
+        """The lines printed before the first epoch: what trains, on what, where."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        cfg = self.cfg
+        return (
+            f"patchswap: {cfg.method['name']} | {cfg.model.name} ({n_params / 1e6:.2f}M params) | "
+            f"{cfg.data.name}: {len(self.data.train)} train, {len(self.data.test)} test | "
+            f"{self.device}, {self.env.world_size} process(es), {self.loader_kind} data, "
+            f"{cfg.precision} | {self.folder}\n"
+            f"global batch {cfg.batch_size} anchors = {self.env.world_size} x "
+            f"{cfg.batch_size // self.env.world_size}; lr {effective_lr(cfg):.4g} "
+            f"(optim.lr {cfg.optim.lr:g} for {cfg.optim.base_batch_size} anchors, "
+            f"lr_scaling {cfg.optim.lr_scaling})"
+        )
 
     def _write_run_files(self) -> None:
         atomic_write_text(self.folder / "config.yaml", dump_config(self.cfg))
@@ -412,16 +427,16 @@ class Trainer:
 
     def _epoch_line(self, r: dict[str, Any], method_scalars: dict[str, float]) -> str:
         scalars = "".join(f" | {name} {value:.2f}" for name, value in method_scalars.items())
-        test = (
-            f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f}"
-            if "test_top1" in r
-            else "test not evaluated"
-        )
+        test = self._test_text(r) if self._evaluates(r["epoch"]) else "test not evaluated"
         return (
             f"epoch {r['epoch']:>3}/{self.cfg.epochs} | loss {r['train_loss']:.4f} | "
             f"{test} | lr {r['lr']:.4g}{scalars} | {r['seconds']:.1f}s "
             f"({r['images_per_second']:.0f} img/s)"
         )
+
+    def _test_text(self, r: dict[str, Any]) -> str:
+        """An evaluated epoch's test scores, as the epoch line prints them."""
+        return f"test top1 {r['test_top1']:6.2f} top5 {r['test_top5']:6.2f}"
 
     def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
         return run_summary(self.cfg, self.best, last, self.seconds)
@@ -470,7 +485,16 @@ def train(
             f"{folder}, or choose another folder with --set name=NEW (it has {held[0]})"
         )
     check_writable_folder(folder, "output_dir")
-    return Trainer(cfg, quiet=quiet).fit()
+    return trainer_class(cfg)(cfg, quiet=quiet).fit()
+
+
+def trainer_class(cfg: Any) -> type[Trainer]:
+    """The trainer of a config's task: classification here, the dense tasks' in `dense`."""
+    if getattr(cfg, "task", "classification") == "classification":
+        return Trainer
+    from ..dense.trainer import DenseTrainer  # dense builds on this module
+
+    return DenseTrainer
 
 
 # The files of a run folder that a new run would overwrite.
@@ -497,7 +521,7 @@ def _resume(path: Path, overrides: list[str], quiet: bool) -> dict[str, Any]:
             f"pass --set epochs=N with N > {state['epoch']} to train longer"
         )
     check_writable_folder(folder, "--resume")
-    trainer = Trainer(cfg, quiet=quiet)
+    trainer = trainer_class(cfg)(cfg, quiet=quiet)
     trainer.restore(state, str(path))
     return trainer.fit()
 

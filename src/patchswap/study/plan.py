@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from ..compare import Cell, plan_grid, slug
+from ..compare import Cell, plan_grid, slug, task_of
 from ..errors import ConfigError
 from ..evaluation.run_metrics import metric_names, parse_evaluations
 
@@ -136,6 +136,12 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
             )
         except ConfigError as err:
             raise ConfigError(f"{where}: group {group.name!r}: {err}") from None
+        dense = sorted({task_of(c.cfg) for c in group.cells} - {"classification"})
+        if dense:
+            raise ConfigError(
+                f"{where}: group {group.name!r} holds {dense[0]} recipes; studies test claims "
+                "on classifiers: compare dense recipes with `patchswap compare`"
+            )
         groups.append(group)
     plan = Plan(
         path.stem,

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The Fashion-MNIST-scenes transfer experiment (issue 10, docs/transfer/README.md): resnet8
+# backbones trained on Fashion-MNIST with hard label and with patch swap (same budget, seeds
+# 0 1 2), then a DeepLabV3+ head and an SSD head trained on the scenes on each backbone (same
+# budget; head seed = backbone seed), beside a backbone trained from scratch; mIoU and VOC07
+# mAP as mean ± std with Welch's p. Finished cells are reused, so a rerun only rewrites tables.
+# Budgets are fixed here, before the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/transfer}
+DOCS=${DOCS:-docs/transfer/scenes}
+SEEDS=(0 1 2)
+start=$(date +%s)
+
+python -m patchswap.dense.scenes data/scenes --train 2000 --val 500 --test 500 --seed 0
+patchswap compare fashion_mnist/hard_label fashion_mnist/patchswap --seeds "${SEEDS[@]}" \
+  --set data.samples_per_class=500 --set epochs=10 --set eval_every=5 \
+  --output-dir "$OUT/backbones" --quiet
+B=$OUT/backbones
+backbones="model.backbone=$B/hard_label_seed{seed}/last.pt,$B/patchswap_seed{seed}/last.pt,resnet8"
+for head in deeplabv3plus_resnet8 ssd_resnet8; do
+  patchswap compare "scenes/$head" --seeds "${SEEDS[@]}" --sweep "$backbones" \
+    --set epochs=8 --set eval_every=8 --output-dir "$OUT/$head" --quiet
+done
+
+for part in backbones deeplabv3plus_resnet8 ssd_resnet8; do
+  mkdir -p "$DOCS/$part"
+  cp "$OUT/$part/results.md" "$OUT/$part/results.csv" "$OUT/$part/results.json" "$DOCS/$part/"
+done
+echo "transfer experiment: $(( ($(date +%s) - start) / 60 )) min; tables in $DOCS"

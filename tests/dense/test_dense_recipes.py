@@ -1,0 +1,68 @@
+"""Every segmentation and detection recipe trains one step and scores on its miniature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+# the miniatures in the release layouts, written by the readers' own tests
+from test_dense_cityscapes import cityscapes_root  # noqa: F401
+from test_dense_rugd import rugd_root  # noqa: F401
+
+from patchswap.config import load_config
+from patchswap.engine import train
+from patchswap.recipes import configs_dir, find_recipe, list_recipes
+
+DENSE = sorted(
+    name
+    for name in list_recipes()
+    if yaml.safe_load(find_recipe(name).read_text()).get("task")
+    or name.startswith(("voc/", "cityscapes/", "rugd/", "scenes/"))
+)
+
+
+def test_the_paper_settings_are_recipes():
+    assert {
+        "voc/deeplabv3plus_r50",
+        "cityscapes/deeplabv3plus_r50",
+        "rugd/pspnet_r50",
+        "voc/ssd300_r50",
+        "scenes/deeplabv3plus_resnet8",
+        "scenes/ssd_resnet8",
+    } <= set(DENSE)
+    assert configs_dir() is not None
+
+
+@pytest.mark.parametrize("recipe", DENSE)
+def test_recipe_trains_one_step(recipe, request, tmp_path: Path, scenes_root: Path):
+    dataset = recipe.split("/")[0]
+    # VOC recipes run on the scenes (VOC's layout; VOC07 trainval is not among them)
+    root, splits = {
+        "voc": (
+            scenes_root,
+            ["data.name=scenes", "data.train=[2012/train]", "data.test=2007/test"],
+        ),
+        "scenes": (scenes_root, []),
+        "cityscapes": (request.getfixturevalue("cityscapes_root"), []),
+        "rugd": (request.getfixturevalue("rugd_root"), []),
+    }[dataset]
+    overrides = [
+        f"data.root={root}",
+        *splits,
+        "data.sbd_aug=false",
+        "data.size=64",
+        "data.test_subset=2",
+        "epochs=1",
+        "batch_size=2",
+        "eval_batch_size=2",
+        "schedule.warmup_epochs=0",
+        "progress=false",
+        f"output_dir={tmp_path}",
+    ]
+    cfg = load_config(find_recipe(recipe), overrides)
+    summary = train(cfg, quiet=True)
+    metric = "last_miou" if cfg.task == "segmentation" else "last_map"
+    assert 0 <= summary[metric] <= 100
+    assert summary["epochs_done"] == 1

@@ -45,19 +45,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def summary_line(summary: dict) -> str:
-    """A run's result in one line: top-1 for classification, mIoU or VOC07 mAP for dense."""
-    task = summary.get("task", "classification")
-    if task == "classification":
-        return (
-            f"best top1 {summary['best_top1']:.2f} (epoch {summary['best_epoch']}) | "
-            f"last top1 {summary['last_top1']:.2f} top5 {summary['last_top5']:.2f}"
-        )
-    name = "miou" if task == "segmentation" else "map"
-    label = "mIoU" if task == "segmentation" else "mAP (VOC07 11-point)"
-    return (
-        f"best {label} {summary[f'best_{name}']:.2f} (epoch {summary['best_epoch']}) | "
-        f"last {label} {summary[f'last_{name}']:.2f}"
+    """A run's result in one line, in its task's scores (top-1, mIoU or VOC07 mAP)."""
+    from .scores import TASK_SCORES
+
+    scores = TASK_SCORES[summary.get("task", "classification")]
+    name = scores.primary
+    line = (
+        f"best {name} {summary[f'best_{name}']:.2f} (epoch {summary['best_epoch']}) | "
+        f"last {name} {summary[f'last_{name}']:.2f}"
     )
+    if scores.secondary:
+        line += f" {scores.secondary} {summary[f'last_{scores.secondary}']:.2f}"
+    return line
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

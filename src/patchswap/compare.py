@@ -51,6 +51,7 @@ from .evaluation.run_metrics import (
 from .methods import METHODS
 from .outputs import atomic_write_text, check_writable_folder
 from .recipes import find_recipe
+from .scores import TASK_SCORES, TaskScores, task_of
 
 if TYPE_CHECKING:
     from .dense.config import DenseRunConfig
@@ -82,47 +83,6 @@ class Cell:
     @property
     def folder(self) -> Path:
         return run_folder(self.cfg)
-
-
-@dataclass(frozen=True)
-class TaskScores:
-    """What a task's table reports, by the keys of its runs' `summary.json`: the primary score
-    at the best and last epoch (`best_<primary>`, `last_<primary>`), the last epoch's secondary
-    score and per-class scores (`last_<secondary>`, `last_<per_class>`: class -> score)."""
-
-    primary: str
-    primary_name: str  # as the table's header says it
-    unit: str  # what the numbers are, for the caption
-    row_header: str  # what a row is, for the first column
-    secondary: str | None = None
-    secondary_name: str | None = None
-    per_class: str | None = None
-    per_class_name: str | None = None
-
-
-TASK_SCORES = {
-    "classification": TaskScores(
-        "top1", "top-1", "Accuracy", "method", secondary="top5", secondary_name="top-5"
-    ),
-    "segmentation": TaskScores(
-        "miou",
-        "mIoU",
-        "mIoU and pixel accuracy",
-        "row",
-        secondary="pixel_accuracy",
-        secondary_name="pixel acc.",
-        per_class="iou",
-        per_class_name="IoU",
-    ),
-    "detection": TaskScores(
-        "map", "mAP", "VOC07 11-point mAP", "row", per_class="ap", per_class_name="AP"
-    ),
-}
-
-
-def task_of(cfg: Any) -> str:
-    """A run config's task: dense configs name theirs, classification's has no `task` key."""
-    return getattr(cfg, "task", "classification")
 
 
 @dataclass

@@ -269,6 +269,7 @@ def build_config(values: dict[str, Any]) -> RunConfig:
         from .dense.config import build_dense_config  # dense builds on this module
 
         return build_dense_config(values)
+    values = {k: v for k, v in values.items() if k != "task"}  # `task: classification`
     method = values.get("method")
     if isinstance(method, str):  # shorthand `method: hard_label`
         values = {**values, "method": {"name": method}}

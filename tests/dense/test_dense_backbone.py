@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from patchswap.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from patchswap.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from patchswap.config import build_config
 from patchswap.dense.backbone import build_backbone
 from patchswap.errors import CheckpointError, PatchswapError
@@ -72,7 +72,9 @@ def test_a_train_checkpoint_loads_by_name_and_shape(tmp_path: Path) -> None:
     saved = _checkpoint(tmp_path / "best.pt", "resnet8", in_channels=1, seed=0)
     torch.manual_seed(1)
     fresh, _ = build_backbone("resnet8", 3)
-    backbone, report = build_backbone("resnet8", 3, weights=str(tmp_path / "best.pt"))
+    backbone, _ = build_backbone("resnet8", 3)
+    path = str(tmp_path / "best.pt")
+    report = backbone.load_checkpoint_weights(path, load_checkpoint(path))
     own = backbone.body.state_dict()
 
     assert report.mismatched == ("conv1.weight",)
@@ -86,6 +88,9 @@ def test_a_train_checkpoint_loads_by_name_and_shape(tmp_path: Path) -> None:
     text = report.describe()
     assert f"{len(report.loaded)} tensors loaded" in text and "conv1.weight" in text
     assert "fc.weight" in text
+    # a run asked to transfer it refuses: it would train on a random stem
+    with pytest.raises(CheckpointError, match="conv1.weight has another shape.*data.grayscale"):
+        build_backbone("resnet8", 3, weights=path)
 
 
 def test_a_checkpoint_of_another_architecture_is_one_line(tmp_path: Path) -> None:

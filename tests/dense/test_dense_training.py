@@ -123,6 +123,9 @@ def test_resume_continues_the_same_run(scene_run, tmp_path):
         ("head_lr_scale=0", "head_lr_scale=0.0 must be > 0"),
         ("schedule.name=exp", "valid: constant, cosine, multistep, poly"),
         ("data.train=[train]", "VOC split 'train' must read YEAR/IMAGE_SET"),
+        ("data.train=[]", "data.train is empty"),
+        ("data.grayscale=false", "give one per image channel (3 with data.grayscale=False)"),
+        ("batch_size=1", "leaves 1 image per process: batch norm"),
     ],
 )
 def test_bad_dense_recipe_values_are_one_line(override, message, scene_run, capsys):
@@ -132,7 +135,30 @@ def test_bad_dense_recipe_values_are_one_line(override, message, scene_run, caps
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+def test_checkpoints_that_cannot_be_backbones_are_one_line(
+    scene_run, backbone_run, tmp_path, capsys
+):
+    recipe = find_recipe("scenes/deeplabv3plus_resnet8")
+    ckpt = f"{backbone_run}/last.pt"
+    with pytest.raises(ConfigError, match="names another; give one of them"):
+        load_config(recipe, scene_run(f"model.backbone={ckpt}", "model.weights=other/last.pt"))
+    # a grey-trained stem for colour input: the run would train on a random stem
+    colour = scene_run(
+        f"model.backbone={ckpt}", "data.grayscale=false", "data.mean=[0.5,0.5,0.5]",
+        "data.std=[0.25,0.25,0.25]",
+    )  # fmt: skip
+    with pytest.raises(CheckpointError, match="conv1.weight has another shape"):
+        DenseTrainer(load_config(recipe, colour), quiet=True).fit()
+    train(load_config(recipe, scene_run()), quiet=True)
+    dense = tmp_path / "runs" / "dense"
+    with pytest.raises(CheckpointError, match="is a segmentation run; a backbone comes from"):
+        load_config(recipe, scene_run(f"model.backbone={dense}/last.pt", "name=again"))
+    assert main(["eval", str(dense)]) == 2
+    assert "is a segmentation run: eval and evaluate score classifiers" in capsys.readouterr().err
+
+
 def test_classification_recipes_keep_their_config():
     assert not isinstance(load_config(find_recipe("fashion_mnist/patchswap")), DenseRunConfig)
+    assert load_config(None, ["task=classification"]).method["name"] == "patchswap"
     with pytest.raises(ConfigError, match="task='segmentaton' is unknown"):
         load_config(None, ["task=segmentaton"])

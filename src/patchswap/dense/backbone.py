@@ -35,6 +35,12 @@ def is_checkpoint(spec: str) -> bool:
 
 def checkpoint_architecture(state: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
     """The model name and options a loaded `patchswap train` checkpoint was trained with."""
+    task = state["config"].get("task", "classification")
+    if task != "classification":
+        raise CheckpointError(
+            f"{source!r} is a {task} run; a backbone comes from a classification run of "
+            "`patchswap train`"
+        )
     model = state["config"].get("model") or {}
     if "name" not in model:
         raise CheckpointError(f"{source!r} names no model in its config; pass a run of train")
@@ -146,8 +152,9 @@ def build_backbone(
 def load_backbone_weights(backbone: Backbone, name: str, source: str) -> WeightsReport:
     """Load checkpoint `source` into a backbone of architecture `name`.
 
-    A checkpoint of another architecture is refused with one line: its tensors would land
-    only where names happen to agree.
+    A checkpoint of another architecture, or one with a tensor of another shape (a grey stem
+    for colour input), is refused with one line: the run would train on a partly random
+    backbone while meaning to transfer it.
     """
     state = load_checkpoint(source)
     trained, _ = checkpoint_architecture(state, source)
@@ -157,4 +164,12 @@ def load_backbone_weights(backbone: Backbone, name: str, source: str) -> Weights
             f"pass --set model.backbone={source} to take the checkpoint's architecture, or "
             f"a {name} checkpoint"
         )
-    return backbone.load_checkpoint_weights(source, state)
+    report = backbone.load_checkpoint_weights(source, state)
+    if report.mismatched or not report.loaded:
+        what = f"{report.mismatched[0]} has another shape" if report.mismatched else "nothing fit"
+        raise CheckpointError(
+            f"checkpoint {source!r} does not fit this {name} backbone ({what}; "
+            f"{len(report.loaded)} tensors fit); a stem trained on grey images needs "
+            "data.grayscale=true, one trained on colour images data.grayscale=false"
+        )
+    return report

@@ -74,6 +74,9 @@ class DenseRunConfig:
     # lr of the head (everything but the backbone) / lr of the backbone: DeepLabV3+ as
     # jfzhang95/pytorch-deeplab-xception trains its ASPP and decoder at 10x
     head_lr_scale: float = 1.0
+    # divide the pixel-mean cross-entropy by the global batch size, as jfzhang95's
+    # SegmentationLosses(batch_average=True) does: its lr 0.007 and wd 5e-4 are for that loss
+    ce_batch_average: bool = False
     seed: int = 0
     deterministic: bool = True
     device: str = "auto"
@@ -104,6 +107,11 @@ def _resolve_backbone(model: DenseModelConfig) -> None:
     from ..checkpoint import load_checkpoint
 
     source = model.backbone
+    if model.weights is not None and model.weights != source:
+        raise ConfigError(
+            f"model.backbone={source} takes its weights from that checkpoint, but "
+            f"model.weights={model.weights} names another; give one of them"
+        )
     name, kwargs = checkpoint_architecture(load_checkpoint(source), source)
     model.backbone, model.weights = name, source
     model.backbone_kwargs = {**kwargs, **model.backbone_kwargs}
@@ -134,11 +142,14 @@ def build_dense_config(values: dict[str, Any]) -> DenseRunConfig:
             f"data.size={cfg.data.size} must be >= 1 and data.num_workers="
             f"{cfg.data.num_workers} >= 0"
         )
-    if len(cfg.data.mean) != len(cfg.data.std):
+    channels = 1 if cfg.data.grayscale else 3
+    if not len(cfg.data.mean) == len(cfg.data.std) == channels:
         raise ConfigError(
             f"data.mean has {len(cfg.data.mean)} values and data.std {len(cfg.data.std)}; "
-            "give one per image channel"
+            f"give one per image channel ({channels} with data.grayscale={cfg.data.grayscale})"
         )
+    if not cfg.data.train:
+        raise ConfigError("data.train is empty; name at least one split, e.g. [2012/train]")
     if cfg.head_lr_scale <= 0:
         raise ConfigError(f"head_lr_scale={cfg.head_lr_scale} must be > 0 (1: one lr for all)")
     if cfg.data.test_subset is not None and cfg.data.test_subset < 1:

@@ -27,16 +27,15 @@ from ..engine.distributed import all_gather_objects, all_reduce_sum, broadcast_b
 from ..engine.loaders import ShuffledBatchSampler
 from ..engine.precision import autocast
 from ..engine.trainer import NONFINITE_CHECK_STEPS, Trainer, effective_lr
+from ..errors import PatchswapError
 from ..outputs import atomic_write_text
+from ..scores import TASK_SCORES
 from .backbone import WeightsReport, build_backbone, load_backbone_weights
 from .config import DenseRunConfig
 from .datasets import build_dense_data, collate_detection, collate_segmentation
 from .metrics import SegmentationScores, VOCAveragePrecision, segmentation_confusion
 from .models import AUX_WEIGHT, build_detection_model, build_segmentation_model
 from .voc import IGNORE_INDEX
-
-# The test scores that pick `best.pt` (the first one decides) and that `best` records.
-DENSE_SCORES = {"segmentation": ("miou", "pixel_accuracy"), "detection": ("map",)}
 
 
 class DenseTrainer(Trainer):
@@ -47,7 +46,8 @@ class DenseTrainer(Trainer):
     def build(self) -> None:
         cfg = self.cfg
         segmentation = cfg.task == "segmentation"
-        self.best_metrics = DENSE_SCORES[cfg.task]
+        scores = TASK_SCORES[cfg.task]
+        self.best_metrics = tuple(m for m in (scores.primary, scores.secondary) if m)
         self.data = build_dense_data(cfg.data, cfg.task)
         # The checkpoint's weights load in `fit`, and only into a new run: a resumed run
         # restores its own weights and never needs the checkpoint again.
@@ -70,6 +70,16 @@ class DenseTrainer(Trainer):
                 cfg.data.std,
                 **cfg.model.options,
             )
+        per_process = cfg.batch_size // self.env.world_size
+        sync_bn = self.env.enabled and cfg.distributed.sync_bn
+        if per_process == 1 and not sync_bn:
+            raise PatchswapError(
+                f"batch_size={cfg.batch_size} leaves 1 image per process: batch norm (ASPP's "
+                "image pooling, SSD's last 1x1 map) cannot train on it; use >= 2 images per "
+                "process, or distributed.sync_bn=true under torchrun"
+            )
+        if sync_bn:  # mmseg's PSPNet trains with SyncBN; jfzhang95 offers it
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
         self.forward_model = self.model
         if self.env.enabled:
@@ -78,7 +88,6 @@ class DenseTrainer(Trainer):
         self.method_params = []
         self.weights_report: WeightsReport | None = None
         collate = collate_segmentation if segmentation else collate_detection
-        per_process = cfg.batch_size // self.env.world_size
         sampler = ShuffledBatchSampler(
             len(self.data.train), per_process, cfg.seed, self.env.world_size, self.env.rank
         )
@@ -128,10 +137,11 @@ class DenseTrainer(Trainer):
         if self.cfg.task == "detection":
             return self.forward_model(images, targets)
         out = self.forward_model(images)
-        losses = {"ce": F.cross_entropy(out["out"], targets, ignore_index=IGNORE_INDEX)}
+        scale = 1 / self.cfg.batch_size if self.cfg.ce_batch_average else 1.0
+        losses = {"ce": scale * F.cross_entropy(out["out"], targets, ignore_index=IGNORE_INDEX)}
         if "aux" in out:
             aux = F.cross_entropy(out["aux"], targets, ignore_index=IGNORE_INDEX)
-            losses["aux"] = AUX_WEIGHT * aux
+            losses["aux"] = scale * AUX_WEIGHT * aux
         return losses
 
     def _to_device(self, images: Any, targets: Any) -> tuple[Any, Any]:
@@ -265,8 +275,8 @@ def dense_run_summary(
 ) -> dict[str, Any]:
     """What a dense run's `summary.json` holds; `compare` rebuilds a lost one from last.pt's
     `best` and the last record of metrics.jsonl."""
-    scores = DENSE_SCORES[cfg.task]
-    per_class = "iou" if cfg.task == "segmentation" else "ap"
+    scores = TASK_SCORES[cfg.task]
+    best_keys = [k for k in (scores.primary, scores.secondary) if k]
     return {
         "task": cfg.task,
         "model": cfg.model.name,
@@ -276,8 +286,8 @@ def dense_run_summary(
         "seed": cfg.seed,
         "epochs_done": last["epoch"],
         "epochs": cfg.epochs,
-        **{f"best_{k}": best[k] for k in scores},
+        **{f"best_{k}": best[k] for k in best_keys},
         "best_epoch": best["epoch"],
-        **{f"last_{k}": last[f"test_{k}"] for k in (*scores, per_class)},
+        **{f"last_{k}": last[f"test_{k}"] for k in (*best_keys, scores.per_class)},
         "seconds": seconds,
     }

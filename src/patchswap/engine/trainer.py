@@ -63,7 +63,7 @@ NONFINITE_CHECK_STEPS = 50
 
 
 def run_folder(cfg: RunConfig) -> Path:
-    """Where a run writes: `output_dir/name` (name defaults to the method)."""
+    """Where a run writes: `output_dir/name` (name defaults to the method, or the head)."""
     return Path(cfg.output_dir) / cfg.run_name()
 
 
@@ -358,7 +358,12 @@ class Trainer:
                 record["seconds"] = time.perf_counter() - started
                 self.seconds += record["seconds"]
                 self._say(self._epoch_line(record, scalars))
-                improved = evaluated and record[f"test_{primary}"] > self.best[primary]
+                # the first evaluated epoch is best until beaten; an undefined (nan) score,
+                # e.g. a mAP without a scorable class, never beats a number
+                improved = evaluated and (
+                    "epoch" not in self.best
+                    or _ranked(record[f"test_{primary}"]) > _ranked(self.best[primary])
+                )
                 if improved:
                     self.best = {k: record[f"test_{k}"] for k in self.best_metrics}
                     self.best["epoch"] = epoch
@@ -440,6 +445,10 @@ class Trainer:
 
     def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
         return run_summary(self.cfg, self.best, last, self.seconds)
+
+
+def _ranked(score: float) -> float:
+    return -math.inf if math.isnan(score) else score
 
 
 def run_summary(

@@ -30,7 +30,7 @@ from ..engine.loaders import build_eval_loader
 from ..engine.precision import memory_format
 from ..engine.run_log import read_metrics
 from ..engine.step_stats import KD_GRADIENT_KEY
-from ..errors import ConfigError, PatchswapError, unknown_name
+from ..errors import CheckpointError, ConfigError, PatchswapError, unknown_name
 from ..outputs import atomic_write_text, check_writable_folder
 from . import analysis, plots
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
@@ -103,6 +103,12 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     """Rebuild the model and data of a `last.pt`, `best.pt` or run folder (`overrides` change
     the saved config first, e.g. `data.root=...`, `device=cpu`, `data.test_subset=1000`)."""
     state = load_checkpoint(path)
+    task = state["config"].get("task", "classification")
+    if task != "classification":
+        raise CheckpointError(
+            f"{str(path)!r} is a {task} run: eval and evaluate score classifiers; its test "
+            "scores per epoch are in its metrics.jsonl and summary.json"
+        )
     _check_overrides(overrides)
     cfg = saved_config(state, overrides)
     device = resolve_device(cfg.device)

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import yaml
 
-from ..compare import Cell, plan_grid, slug, task_of
+from ..compare import Cell, plan_grid, slug
 from ..errors import ConfigError
 from ..evaluation.run_metrics import metric_names, parse_evaluations
+from ..scores import task_of
 
 
 @dataclass

@@ -28,6 +28,7 @@ from torchvision.models.detection.ssd import SSD, SSDHead
 from torchvision.models.segmentation.fcn import FCNHead
 
 from ..errors import PatchswapError, unknown_name
+from ..models._blocks import init_weights
 from .backbone import PROBE_SIZE, Backbone
 
 SEGMENTATION_MODELS = ("deeplabv3plus", "pspnet")
@@ -175,15 +176,9 @@ class DeepLabV3Plus(nn.Module):
 
 def _init_mmseg(convs: nn.Module, classifier: nn.Conv2d) -> None:
     """mmcv `ConvModule` init (kaiming normal, fan_out, ReLU; BN 1/0) and mmseg's
-    `BaseDecodeHead` init of its `conv_seg` classifier (normal, std 0.01, bias 0)."""
-    for m in convs.modules():
-        if isinstance(m, nn.Conv2d) and m is not classifier:
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    `BaseDecodeHead` init of its `conv_seg` classifier (normal, std 0.01, bias 0). The
+    former is the classifiers' init of this package (`models._blocks.init_weights`)."""
+    init_weights(convs)
     nn.init.normal_(classifier.weight, std=0.01)
     nn.init.zeros_(classifier.bias)
 

@@ -10,7 +10,6 @@ backbone cut from a classifier (`dense.backbone`), trains it with the head's los
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict
@@ -20,13 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from ..config import dump_config
 from ..engine.distributed import all_gather_objects, all_reduce_sum, broadcast_buffers
 from ..engine.loaders import ShuffledBatchSampler
 from ..engine.precision import autocast
-from ..engine.trainer import NONFINITE_CHECK_STEPS, Trainer, effective_lr
+from ..engine.trainer import LossWatch, Trainer, effective_lr
 from ..errors import PatchswapError
 from ..outputs import atomic_write_text
 from ..scores import TASK_SCORES
@@ -156,37 +154,23 @@ class DenseTrainer(Trainer):
         self.model.train()
         self.train_loader.batch_sampler.set_epoch(epoch)
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-        first_nonfinite = torch.full((), -1, device=self.device)
         images_seen = 0
         lr = self.optimizer.param_groups[0]["lr"]
-        live = not self.quiet and self.cfg.progress and sys.stderr.isatty()
-        bar = tqdm(
-            self.train_loader,
-            desc=f"epoch {epoch}/{self.cfg.epochs}",
-            leave=False,
-            disable=not live,
-        )
+        watch = LossWatch(self.device, epoch, lr)
         start = time.perf_counter()
-        for step, (images, targets) in enumerate(bar):
+        for step, (images, targets) in enumerate(self._progress_bar(epoch)):
             images, targets = self._to_device(images, targets)
             with autocast(self.cfg.precision, self.device):
                 losses = self._losses(images, targets)
             loss = sum(losses.values())
-            first_nonfinite = torch.where(
-                (first_nonfinite < 0) & ~torch.isfinite(loss.detach()), step, first_nonfinite
-            )
-            if step % NONFINITE_CHECK_STEPS == 0:
-                self._check_finite(first_nonfinite, epoch, lr)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            watch.see(loss, step)
+            self._backward(loss)
+            self._optimizer_step()
             for name, value in losses.items():
                 sums[name] += value.detach()
             sums["loss"] += loss.detach()
             images_seen += len(images)
-        self._check_finite(first_nonfinite, epoch, lr)
+        watch.check()
         seconds = time.perf_counter() - start
         steps = torch.tensor(float(len(self.train_loader)), device=self.device)
         names = list(sums)

@@ -62,6 +62,29 @@ from .step_stats import conv_gradient_magnitudes, pair_statistics
 NONFINITE_CHECK_STEPS = 50
 
 
+class LossWatch:
+    """Stops an epoch with one line at the first nan/inf training loss. The step it appeared
+    at is kept on the device and read every `NONFINITE_CHECK_STEPS` steps and by `check()`."""
+
+    def __init__(self, device: torch.device, epoch: int, lr: float) -> None:
+        self.first = torch.full((), -1, device=device)
+        self.epoch, self.lr = epoch, lr
+
+    def see(self, loss: torch.Tensor, step: int) -> None:
+        bad = (self.first < 0) & ~torch.isfinite(loss.detach())
+        self.first = torch.where(bad, step, self.first)
+        if step % NONFINITE_CHECK_STEPS == 0:
+            self.check()
+
+    def check(self) -> None:
+        step = int(self.first)
+        if step >= 0:
+            raise PatchswapError(
+                f"the training loss became nan or inf at epoch {self.epoch}, step {step}; "
+                f"lower optim.lr (now {self.lr}) or add schedule.warmup_epochs"
+            )
+
+
 def run_folder(cfg: RunConfig) -> Path:
     """Where a run writes: `output_dir/name` (name defaults to the method, or the head)."""
     return Path(cfg.output_dir) / cfg.run_name()
@@ -218,22 +241,13 @@ class Trainer:
         self.train_loader.batch_sampler.set_epoch(epoch)
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         correct = torch.zeros((), device=self.device)  # on device: no per-step sync
-        first_nonfinite = torch.full((), -1, device=self.device)  # step of the first nan/inf loss
         # images: throughput; samples: the losses' weights (StepOutput.weight); rows: accuracy
         images_seen = samples_seen = rows_seen = 0
         analysis: dict[str, float] = defaultdict(float)  # log_analysis: summed per step
         conv_gradients: dict[str, float] = defaultdict(float)
         lr = self.optimizer.param_groups[0]["lr"]
-        # A live bar only on a terminal: in a log file its carriage-return updates pile up
-        # into megabytes; there the one line per epoch (`_epoch_line`) is the progress.
-        live = not self.quiet and self.cfg.progress and sys.stderr.isatty()
-        bar = tqdm(
-            self.train_loader,
-            desc=f"epoch {epoch}/{self.cfg.epochs}",
-            leave=False,
-            disable=not live,
-            unit="batch",
-        )
+        watch = LossWatch(self.device, epoch, lr)
+        bar = self._progress_bar(epoch)
         start = time.perf_counter()
         for step, (images, targets, indices) in enumerate(bar):
             images = images.to(self.device, non_blocking=True)
@@ -243,20 +257,13 @@ class Trainer:
             with autocast(self.cfg.precision, self.device):
                 out = self.method(self.forward_model, Batch(images, targets, indices))
             loss = sum(out.losses.values())
-            first_nonfinite = torch.where(
-                (first_nonfinite < 0) & ~torch.isfinite(loss.detach()), step, first_nonfinite
-            )
-            if step % NONFINITE_CHECK_STEPS == 0:
-                self._check_finite(first_nonfinite, epoch, lr)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            watch.see(loss, step)
+            self._backward(loss)
             if self.env.enabled:  # DDP averages the model's gradients; average the method's too
                 average_gradients(self.method_params)
             if self.cfg.log_analysis:
                 self._accumulate_analysis(out, analysis, conv_gradients)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            self._optimizer_step()
 
             weight = out.weight
             for name, value in out.losses.items():
@@ -266,10 +273,10 @@ class Trainer:
             images_seen += len(images)
             samples_seen += weight
             rows_seen += len(out.targets)
-            if live and step % 10 == 0:
+            if not bar.disable and step % 10 == 0:  # float(loss) syncs: only for a live bar
                 rate = images_seen / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{rate:.0f}")
-        self._check_finite(first_nonfinite, epoch, lr)
+        watch.check()
         seconds = time.perf_counter() - start
         names = list(sums)
         totals = all_reduce_sum(
@@ -301,15 +308,23 @@ class Trainer:
             **extra,
         }
 
-    @staticmethod
-    def _check_finite(first_nonfinite: torch.Tensor, epoch: int, lr: float) -> None:
-        """Stop with one line if a step's loss was nan or inf (one host sync per call)."""
-        step = int(first_nonfinite)
-        if step >= 0:
-            raise PatchswapError(
-                f"the training loss became nan or inf at epoch {epoch}, step {step}; "
-                f"lower optim.lr (now {lr}) or add schedule.warmup_epochs"
-            )
+    def _progress_bar(self, epoch: int) -> tqdm:
+        """The epoch's training batches, behind a live bar only on a terminal: in a log file
+        its carriage-return updates pile up into megabytes; there the one line per epoch
+        (`_epoch_line`) is the progress."""
+        live = not self.quiet and self.cfg.progress and sys.stderr.isatty()
+        desc = f"epoch {epoch}/{self.cfg.epochs}"
+        return tqdm(self.train_loader, desc=desc, leave=False, disable=not live, unit="batch")
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+
+    def _optimizer_step(self) -> None:
+        """SGD, the loss scaler and the per-iteration lr schedule, after `_backward`."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
 
     def _accumulate_analysis(
         self, out: StepOutput, analysis: dict[str, float], conv_gradients: dict[str, float]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..engine.loaders import build_eval_loader
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
 from .analysis import train_test_gap
+from .attacks import DEFAULT_EPSILONS
 from .metrics import REPORT_SCALES
 from .suite import SUITE_VERSION, SuiteOptions, load_for_evaluation, run_suite
 
@@ -55,6 +57,40 @@ LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class SuiteBudget:
+    """What the suite spends on each run: the attack epsilons and how many test images
+    (the first `test_subset`) calibration, attacks and corruptions see. The defaults are the
+    paper's epsilons on the whole test set; a study on CPU may need less (10-step I-FGSM at
+    five epsilons over 10,000 images takes about 10 minutes per run on 2 cores)."""
+
+    epsilons: tuple[float, ...] = DEFAULT_EPSILONS
+    test_subset: int | None = None
+
+    def check(self, where: str) -> None:
+        outside = [eps for eps in self.epsilons if not 0.0 <= eps <= 1.0]
+        if outside:
+            raise ConfigError(f"{where}: epsilon {outside[0]} is outside [0, 1] pixel units")
+        needed = sorted({float(k.split("_")[1]) for k in EVALUATIONS["adversarial"]})
+        missing = [eps for eps in needed if eps not in self.epsilons]
+        if missing:
+            raise ConfigError(
+                f"{where}: suite epsilons {list(self.epsilons)} lack {missing[0]}; the tables "
+                f"report FGSM and I-FGSM at {needed}"
+            )
+        if self.test_subset is not None and (
+            type(self.test_subset) is not int or self.test_subset < 1
+        ):
+            raise ConfigError(
+                f"{where}: suite test_subset={self.test_subset!r} must be an integer >= 1"
+            )
+
+    @property
+    def overrides(self) -> list[str]:
+        """The `--set` overrides of the evaluated run's config."""
+        return [] if self.test_subset is None else [f"data.test_subset={self.test_subset}"]
+
+
 def parse_evaluations(names: Sequence[str], where: str) -> list[str]:
     """`names` checked: evaluations beyond accuracy, which every run has."""
     valid = [e for e in EVALUATIONS if e != "accuracy"]
@@ -69,13 +105,17 @@ def metric_names(evaluations: Sequence[str]) -> list[str]:
     return [m for e in ["accuracy", *evaluations] for m in EVALUATIONS[e]]
 
 
-def _suite_metrics(folder: Path, suites: list[str], say: Callable[[str], None]) -> dict:
+def _suite_metrics(
+    folder: Path, suites: list[str], budget: SuiteBudget, say: Callable[[str], None]
+) -> dict:
     out = folder / "evaluation-last"
     cached = out / "results.json"
     results = json.loads(cached.read_text()) if cached.is_file() else {}
     stale = results.get("suite_version") != SUITE_VERSION
-    if stale or not set(suites) <= set(results.get("suites", [])):
-        results = run_suite(folder, SuiteOptions(suites=("accuracy", *suites)), out, say=say)
+    other_images = results.get("overrides", []) != budget.overrides
+    if stale or other_images or not set(suites) <= set(results.get("suites", [])):
+        options = SuiteOptions(suites=("accuracy", *suites), epsilons=budget.epsilons)
+        results = run_suite(folder, options, out, budget.overrides, say=say)
     metrics = {}
     if "calibration" in suites:
         for key in EVALUATIONS["calibration"]:
@@ -109,13 +149,17 @@ def _gap_metrics(folder: Path) -> dict[str, float]:
 
 
 def run_metrics(
-    folder: Path, summary: dict[str, Any], evaluations: Sequence[str], say: Callable[[str], None]
+    folder: Path,
+    summary: dict[str, Any],
+    evaluations: Sequence[str],
+    say: Callable[[str], None],
+    budget: SuiteBudget = SuiteBudget(),
 ) -> dict[str, float]:
     """Accuracy from `summary` plus every metric of `evaluations` for the finished run."""
     metrics = {key: float(summary[key]) for key in EVALUATIONS["accuracy"]}
     suites = [e for e in evaluations if e in SUITE_EVALUATIONS]
     if suites:
-        metrics.update(_suite_metrics(folder, suites, say))
+        metrics.update(_suite_metrics(folder, suites, budget, say))
     if "gap" in evaluations:
         metrics.update(_gap_metrics(folder))
     return metrics

@@ -273,6 +273,7 @@ def run_suite(
         "model": cfg.model.name,
         "dataset": cfg.data.name,
         "test_samples": len(data.test),
+        "overrides": list(overrides),
         "device": str(run.device),
         "output": str(out),
         "suites": list(options.suites),

@@ -7,6 +7,7 @@ and checked completely, every recipe, option and claim, before any cell trains.
     seeds: [0, 1, 2]
     set: [data.samples_per_class=500, epochs=10]   # the budget, fixed before the run
     evaluations: [gap, calibration]                # top-1 always; see EVALUATIONS
+    suite: {epsilons: [0, 0.01, 0.05], test_subset: 2000}  # optional: the suite's budget
     groups:
       - name: noise 40%
         recipes: [fashion_mnist/noisy/hard_label_40, fashion_mnist/noisy/patchswap_40]
@@ -32,7 +33,7 @@ import yaml
 
 from ..compare import Cell, plan_grid, slug
 from ..errors import ConfigError
-from ..evaluation.run_metrics import metric_names, parse_evaluations
+from ..evaluation.run_metrics import SuiteBudget, metric_names, parse_evaluations
 from ..scores import task_of
 
 
@@ -72,13 +73,15 @@ class Plan:
     evaluations: list[str]
     groups: list[Group]
     claims: list[Claim]
+    suite: SuiteBudget = field(default_factory=SuiteBudget)
 
     @property
     def metrics(self) -> list[str]:
         return metric_names(self.evaluations)
 
 
-_PLAN_KEYS = {"title", "about", "seeds", "set", "evaluations", "groups", "claims"}
+_PLAN_KEYS = {"title", "about", "seeds", "set", "evaluations", "suite", "groups", "claims"}
+_SUITE_KEYS = {"epsilons", "test_subset"}
 _GROUP_KEYS = {"name", "recipes", "set", "sweep"}
 _CLAIM_KEYS = {"claim", "paper", "group", "row", "against", "against_group", "metric", "expect"}
 
@@ -117,6 +120,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         raise ConfigError(f"{where}: seeds={seeds!r} must list at least 1 integer seed (use 3+)")
     evaluations = parse_evaluations(_strings(raw.get("evaluations", []), "evaluations"), where)
     overrides = _strings(raw.get("set", []), f"{where}: set")
+    suite = _suite_budget(raw.get("suite", {}), f"{where}: suite")
     if not isinstance(raw["groups"], list) or not raw["groups"]:
         raise ConfigError(f"{where}: groups must be a non-empty list")
     groups = []
@@ -154,9 +158,24 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         evaluations,
         groups,
         [],
+        suite,
     )
     plan.claims = [_claim(entry, plan, where) for entry in raw.get("claims", [])]
     return plan
+
+
+def _suite_budget(entry: object, where: str) -> SuiteBudget:
+    entry = _mapping(entry, where, _SUITE_KEYS, set())
+    epsilons = entry.get("epsilons", SuiteBudget.epsilons)
+    if not isinstance(epsilons, (list, tuple)) or not all(
+        isinstance(e, (int, float)) and not isinstance(e, bool) for e in epsilons
+    ):
+        raise ConfigError(
+            f"{where}: epsilons={epsilons!r} must be a list of numbers, e.g. [0, 0.01]"
+        )
+    budget = SuiteBudget(tuple(float(e) for e in epsilons), entry.get("test_subset"))
+    budget.check(where)
+    return budget
 
 
 def _claim(entry: object, plan: Plan, where: str) -> Claim:

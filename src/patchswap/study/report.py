@@ -25,7 +25,7 @@ from ..compare import (  # noqa: E402
     tabulate,
     welch_p,
 )
-from ..evaluation.run_metrics import LABELS  # noqa: E402
+from ..evaluation.run_metrics import LABELS, SUITE_EVALUATIONS  # noqa: E402
 from ..outputs import atomic_write_text  # noqa: E402
 from .claims import judge  # noqa: E402
 from .plan import Plan  # noqa: E402
@@ -104,6 +104,14 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
         "over seeds; Δ and p (Welch's t-test) against the group's reference row.",
         "",
     ]
+    if set(plan.evaluations) & set(SUITE_EVALUATIONS):
+        images = plan.suite.test_subset
+        lines += [
+            f"The evaluation suite (calibration, attacks, corruptions) sees "
+            f"{f'the first {images} test images' if images else 'the full test set'} of each "
+            f"cell's last checkpoint; attack epsilons {list(plan.suite.epsilons)}.",
+            "",
+        ]
     if claims:
         lines += [
             "## Claims",

@@ -36,7 +36,7 @@ def run_study(
             number += 1
             summary, action = run_cell(cell, quiet)
             metrics = run_metrics(
-                cell.folder, summary, plan.evaluations, say if not quiet else silent
+                cell.folder, summary, plan.evaluations, say if not quiet else silent, plan.suite
             )
             measured[group.name].append((cell, summary, metrics))
             say(

@@ -9,7 +9,7 @@ import pytest
 
 from patchswap.config import load_config
 from patchswap.engine import train
-from patchswap.evaluation.run_metrics import EVALUATIONS, run_metrics
+from patchswap.evaluation.run_metrics import EVALUATIONS, SuiteBudget, run_metrics
 
 
 @pytest.mark.parametrize("holdout", [None, 3])
@@ -28,3 +28,25 @@ def test_temperature_scaled_ece_is_aggregated_when_the_run_held_out_images(
         expected = 100 * suite["calibration"]["ece_scaled"]
         assert metrics["ece_scaled"] == pytest.approx(expected)
         assert suite["calibration"]["temperature"] > 0
+
+
+def test_a_suite_budget_evaluates_the_first_test_images_and_renews_a_cache_of_another(
+    tiny_run, tmp_path
+):
+    summary = train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    results = folder / "evaluation-last" / "results.json"
+    quiet = lambda _: None  # noqa: E731
+
+    full = run_metrics(folder, summary, ["adversarial"], quiet)
+    everything = json.loads(results.read_text())["test_samples"]
+    budget = SuiteBudget(epsilons=(0.0, 0.01, 0.05), test_subset=everything // 2)
+    half = run_metrics(folder, summary, ["adversarial"], quiet, budget)
+    suite = json.loads(results.read_text())
+    assert suite["test_samples"] == everything // 2  # not the full set's cached results
+    assert set(suite["adversarial"]["fgsm"]) == {"0", "0.01", "0.05"}
+    assert set(full) == set(half)
+
+    stamp = results.stat().st_mtime_ns
+    run_metrics(folder, summary, ["adversarial"], quiet, budget)
+    assert results.stat().st_mtime_ns == stamp  # the same budget reads the cache

@@ -1,6 +1,7 @@
 """`patchswap study`: plan checks, verdicts, an interrupted study resumes, the page it writes."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -103,13 +104,18 @@ BAD_PLANS = [
     (_set(["budget"], 3), "unknown key 'budget'"),
     (_set(["claims", 0, "against_group"], "p sweep"), "against_group needs `against`"),
     (_dense_group, "group 'dense' holds segmentation recipes; studies test claims on classifiers"),
+    (_set(["suite"], {"eps": [0.01]}), "suite: unknown key 'eps'; valid: epsilons, test_subset"),
+    (_set(["suite"], {"epsilons": [0, 0.01]}), "suite: epsilons [0.0, 0.01] lack 0.05; the tables"),
+    (_set(["suite"], {"epsilons": "0.01"}), "epsilons='0.01' must be a list of numbers"),
+    (_set(["suite"], {"epsilons": [0.01, 0.05, 2]}), "epsilon 2.0 is outside [0, 1]"),
+    (_set(["suite"], {"test_subset": 0}), "suite: test_subset=0 must be an integer >= 1"),
 ]
 
 
 @pytest.mark.parametrize(("edit", "message"), BAD_PLANS)
 def test_a_bad_plan_is_one_line_before_any_training(plan_file, tmp_path, capsys, edit, message):
     path = plan_file(edit)
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_plan(path, tmp_path / "runs")
     assert main(["study", str(path), "--output-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err

@@ -75,14 +75,14 @@ class SuiteBudget:
         missing = [eps for eps in needed if eps not in self.epsilons]
         if missing:
             raise ConfigError(
-                f"{where}: suite epsilons {list(self.epsilons)} lack {missing[0]}; the tables "
+                f"{where}: epsilons {list(self.epsilons)} lack {missing[0]}; the tables "
                 f"report FGSM and I-FGSM at {needed}"
             )
         if self.test_subset is not None and (
             type(self.test_subset) is not int or self.test_subset < 1
         ):
             raise ConfigError(
-                f"{where}: suite test_subset={self.test_subset!r} must be an integer >= 1"
+                f"{where}: test_subset={self.test_subset!r} must be an integer >= 1"
             )
 
     @property

@@ -23,11 +23,12 @@ def test_temperature_scaled_ece_is_aggregated_when_the_run_held_out_images(
     assert set(EVALUATIONS["calibration"]) <= set(metrics)
     suite = json.loads((folder / "evaluation-last" / "results.json").read_text())
     if holdout is None:
-        assert math.isnan(metrics["ece_scaled"])
+        assert math.isnan(metrics["ece_scaled"]) and math.isnan(metrics["temperature"])
     else:
         expected = 100 * suite["calibration"]["ece_scaled"]
         assert metrics["ece_scaled"] == pytest.approx(expected)
         assert suite["calibration"]["temperature"] > 0
+        assert metrics["temperature"] == pytest.approx(suite["calibration"]["temperature"])
 
 
 def test_a_suite_budget_evaluates_the_first_test_images_and_renews_a_cache_of_another(

@@ -167,6 +167,7 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
     verdicts = [c["verdict"] for c in results["claims"]]
     assert len(verdicts) == 3
     assert results["claims"][1]["against"] == "patchswap (method.p=0) (p sweep)"
+    assert results["evaluation_seconds"] > 0 and "evaluation suite" in text  # cached, still told
     assert all(v in ("holds", "does not hold") or v.startswith("inconclusive") for v in verdicts)
     for claim in results["claims"]:
         assert f"**{claim['verdict']}**" in text

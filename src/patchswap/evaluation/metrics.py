@@ -28,6 +28,7 @@ REPORT_SCALES = {
     "aupr_error": 1e2,
     "ece": 1e2,
     "ece_scaled": 1e2,
+    "temperature": 1.0,
     "brier": 1e2,
 }
 

@@ -28,8 +28,18 @@ EVALUATIONS = {
     "accuracy": ("best_top1", "last_top1", "last_top5"),
     "gap": ("train_top1", "gap"),
     # ece_scaled: after temperature scaling on held-out training images (data.holdout_per_class;
-    # nan for a run without them)
-    "calibration": ("aurc", "eaurc", "fpr95", "aupr_error", "ece", "ece_scaled", "brier"),
+    # nan for a run without them); temperature: the T fitted there, below 1 when the raw
+    # predictions are underconfident, above 1 when overconfident
+    "calibration": (
+        "aurc",
+        "eaurc",
+        "fpr95",
+        "aupr_error",
+        "ece",
+        "ece_scaled",
+        "temperature",
+        "brier",
+    ),
     "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
     "corruption": ("corruption_mean",),
 }
@@ -48,6 +58,7 @@ LABELS = {
     "aupr_error": "AUPR-Err x10^2",
     "ece": "ECE x10^2",
     "ece_scaled": "ECE x10^2 (T-scaled)",
+    "temperature": "fitted T",
     "brier": "Brier x10^2",
     "fgsm_0.01": "FGSM 0.01",
     "ifgsm_0.01": "I-FGSM 0.01",
@@ -81,9 +92,7 @@ class SuiteBudget:
         if self.test_subset is not None and (
             type(self.test_subset) is not int or self.test_subset < 1
         ):
-            raise ConfigError(
-                f"{where}: test_subset={self.test_subset!r} must be an integer >= 1"
-            )
+            raise ConfigError(f"{where}: test_subset={self.test_subset!r} must be an integer >= 1")
 
     @property
     def overrides(self) -> list[str]:
@@ -128,6 +137,14 @@ def _suite_metrics(
     if "corruption" in suites:
         metrics["corruption_mean"] = 100.0 * results["corruption"]["mean"]
     return metrics
+
+
+def suite_seconds(folder: Path) -> float:
+    """How long the run's cached suite evaluation took when it ran (0 without one)."""
+    cached = folder / "evaluation-last" / "results.json"
+    if not cached.is_file():
+        return 0.0
+    return float(sum(json.loads(cached.read_text()).get("seconds", {}).values()))
 
 
 def _gap_metrics(folder: Path) -> dict[str, float]:

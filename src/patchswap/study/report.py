@@ -67,8 +67,15 @@ def _plot(plan: Plan, tables: dict[str, tuple[list[Row], dict]], path: Path) -> 
     plt.close(fig)
 
 
-def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds: float) -> Path:
-    """Write README.md, results.json, results.csv and accuracy.png of a finished plan."""
+def write_study(
+    plan: Plan,
+    measured: Measured,
+    folder: Path,
+    invocation_seconds: float,
+    evaluation_seconds: float = 0.0,
+) -> Path:
+    """Write README.md, results.json, results.csv and accuracy.png of a finished plan;
+    `evaluation_seconds`: the evaluation suite's time over the cells, when it ran."""
     folder.mkdir(parents=True, exist_ok=True)
     tables: dict[str, tuple[list[Row], dict]] = {}
     for group in plan.groups:
@@ -89,6 +96,9 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
 
     training = sum(s["seconds"] for m in measured.values() for _, s, _ in m)
     command = f"patchswap study {plan.path.as_posix()}"
+    suite_time = (
+        f", evaluation suite {evaluation_seconds / 60:.1f} min" if evaluation_seconds else ""
+    )
     lines = [f"# {plan.title}", ""]
     if plan.about:
         lines += [plan.about, ""]
@@ -97,7 +107,8 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
         "reused, so rerunning rewrites this page from the same runs). Budget, fixed in the plan "
         f"before the run: `{' '.join(plan.overrides) or 'the recipes as they are'}`; seeds "
         f"{', '.join(map(str, plan.seeds))}. Training time {training / 60:.1f} min on this "
-        f"machine (sum over cells); this invocation {invocation_seconds / 60:.1f} min.",
+        f"machine (sum over cells){suite_time}; this invocation {invocation_seconds / 60:.1f} "
+        "min.",
         "",
         "Primary metric: **last-epoch** top-1 on the full test set (best-epoch top-1 picks an "
         "epoch on the test set and is optimistic; it is shown as secondary). Mean ± sample std "
@@ -145,6 +156,7 @@ def write_study(plan: Plan, measured: Measured, folder: Path, invocation_seconds
         "seeds": plan.seeds,
         "set": plan.overrides,
         "training_seconds": training,
+        "evaluation_seconds": evaluation_seconds,
         "invocation_seconds": invocation_seconds,
         "groups": {
             name: {row: metrics for row, metrics in values.items()}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compare import Cell, run_cell, silent
-from ..evaluation.run_metrics import run_metrics
+from ..evaluation.run_metrics import run_metrics, suite_seconds
 from ..outputs import check_writable_folder
 from .plan import Plan
 from .report import write_study
@@ -43,6 +43,8 @@ def run_study(
                 f"[{number}/{total}] {group.name} | {cell.cfg.name}: {action} | "
                 f"last top1 {summary['last_top1']:.2f}"
             )
-    page = write_study(plan, measured, docs_dir / plan.name, time.perf_counter() - started)
+    evaluation = sum(suite_seconds(c.folder) for g in plan.groups for c in g.cells)
+    invocation = time.perf_counter() - started
+    page = write_study(plan, measured, docs_dir / plan.name, invocation, evaluation)
     say(f"study {plan.name}: {page}")
     return page

@@ -57,6 +57,7 @@ def tiny_run(tmp_path: Path, fashion_mnist_root: Path, patchswap_cache: Path):
             "data.name=fashion_mnist",
             f"data.root={fashion_mnist_root}",
             "data.samples_per_class=null",  # recipes ask for more images than the miniature has
+            "data.holdout_per_class=null",  # (and hold some out: the demo recipe)
             "model.name=resnet8",
             "model.kwargs={width: 4}",
             "epochs=2",

@@ -35,6 +35,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tiny = [
         f"data.root={data}",
         "data.samples_per_class=null",
+        "data.holdout_per_class=null",
         "model.kwargs={width: 4}",
         "epochs=1",
         "batch_size=8",

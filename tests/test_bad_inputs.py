@@ -181,6 +181,8 @@ def test_bad_input_is_one_clear_line(capsys, paths, patchswap_cache, argv, words
         argv += ["--set", f"output_dir={paths['out']}"]  # never write into the checkout
     if argv[:2] == TRAIN and not any(a.startswith("data.root=") for a in argv):
         argv += ["--set", f"data.root={paths['data']}"]
+    if argv[:2] == TRAIN and not any(a.startswith("data.holdout_per_class=") for a in argv):
+        argv += ["--set", "data.holdout_per_class=null"]  # the demo's 50 exceed the miniature
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err

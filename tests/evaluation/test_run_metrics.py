@@ -51,3 +51,14 @@ def test_a_suite_budget_evaluates_the_first_test_images_and_renews_a_cache_of_an
     stamp = results.stat().st_mtime_ns
     run_metrics(folder, summary, ["adversarial"], quiet, budget)
     assert results.stat().st_mtime_ns == stamp  # the same budget reads the cache
+
+
+def test_a_cached_suite_without_the_tables_epsilons_is_evaluated_again(tiny_run, tmp_path):
+    from patchswap.evaluation.suite import SuiteOptions, run_suite
+
+    summary = train(load_config(None, tiny_run("epochs=1")), quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    # as `patchswap evaluate RUN --eps 0 0.001` leaves it: the default folder, other epsilons
+    run_suite(folder, SuiteOptions(suites=("accuracy", "adversarial"), epsilons=(0.0, 0.001)))
+    metrics = run_metrics(folder, summary, ["adversarial"], say=lambda _: None)
+    assert all(0 <= metrics[key] <= 100 for key in EVALUATIONS["adversarial"])

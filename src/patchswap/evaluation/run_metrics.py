@@ -44,6 +44,7 @@ EVALUATIONS = {
     "corruption": ("corruption_mean",),
 }
 SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
+_TABLE_EPSILONS = {key.split("_")[1] for key in EVALUATIONS["adversarial"]}  # as results.json keys
 # AUPR-Err is higher-is-better
 LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "ece_scaled", "brier"}
 LABELS = {
@@ -122,7 +123,10 @@ def _suite_metrics(
     results = json.loads(cached.read_text()) if cached.is_file() else {}
     stale = results.get("suite_version") != SUITE_VERSION
     other_images = results.get("overrides", []) != budget.overrides
-    if stale or other_images or not set(suites) <= set(results.get("suites", [])):
+    # `patchswap evaluate --eps ...` writes the same folder, perhaps without the table's epsilons
+    attacked = set(results.get("adversarial", {}).get("fgsm", {}))
+    other_eps = "adversarial" in suites and not attacked >= _TABLE_EPSILONS
+    if stale or other_images or other_eps or not set(suites) <= set(results.get("suites", [])):
         options = SuiteOptions(suites=("accuracy", *suites), epsilons=budget.epsilons)
         results = run_suite(folder, options, out, budget.overrides, say=say)
     metrics = {}

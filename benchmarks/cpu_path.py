@@ -1,5 +1,6 @@
 """Benchmark: the trainer's CPU path against the model's own limit, the old defaults and a
-hand-written loop, on real Fashion-MNIST (the demo's budget: resnet8, 500 images per class).
+hand-written loop, on real Fashion-MNIST (recipe fashion_mnist/patchswap: resnet8, 500 images
+per class).
 
 Prints, from one process run:
 
@@ -99,7 +100,8 @@ def demo_trainer(method: str, spc: int, extra: list[str], folder: Path) -> Train
     overrides = [f"data.samples_per_class={spc}", "progress=false", f"output_dir={folder}"]
     if method == "hard_label":
         overrides.append("method=hard_label")
-    return Trainer(load_config(find_recipe("fashion_mnist/demo"), overrides + extra), quiet=True)
+    recipe = find_recipe("fashion_mnist/patchswap")
+    return Trainer(load_config(recipe, overrides + extra), quiet=True)
 
 
 def epoch_seconds(trainer: Trainer, epoch: int) -> tuple[float, float, float]:

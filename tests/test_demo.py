@@ -23,7 +23,9 @@ def test_demo_trains_both_and_writes_table_and_plot(capsys, tiny_run, tmp_path):
         assert temperature > 0
     (folder,) = (tmp_path / "demo").iterdir()
     assert (folder / "accuracy.png").stat().st_size > 1000
-    assert (folder / "results.md").read_text().count("\n") == 4
+    text = (folder / "results.md").read_text()
+    assert text.startswith("fashion_mnist, 40% noisy labels, all images, no augmentation, 2 epochs")
+    assert text.count("\n") == 6  # what it compares, a blank line, the 4-line table
     for method in ("hard_label", "patchswap"):
         assert (folder / method / "summary.json").is_file()
         assert (folder / method / "evaluation-last" / "reliability.png").is_file()

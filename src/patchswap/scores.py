@@ -23,6 +23,11 @@ class TaskScores:
     per_class: str | None = None
     per_class_name: str | None = None
 
+    @property
+    def tracked(self) -> tuple[str, ...]:
+        """The scores a run's `best` records, the primary first (it picks best.pt)."""
+        return (self.primary, self.secondary) if self.secondary else (self.primary,)
+
 
 TASK_SCORES = {
     "classification": TaskScores(

@@ -44,8 +44,7 @@ class DenseTrainer(Trainer):
     def build(self) -> None:
         cfg = self.cfg
         segmentation = cfg.task == "segmentation"
-        scores = TASK_SCORES[cfg.task]
-        self.best_metrics = tuple(m for m in (scores.primary, scores.secondary) if m)
+        self.best_metrics = TASK_SCORES[cfg.task].tracked
         self.data = build_dense_data(cfg.data, cfg.task)
         # The checkpoint's weights load in `fit`, and only into a new run: a resumed run
         # restores its own weights and never needs the checkpoint again.
@@ -260,7 +259,6 @@ def dense_run_summary(
     """What a dense run's `summary.json` holds; `compare` rebuilds a lost one from last.pt's
     `best` and the last record of metrics.jsonl."""
     scores = TASK_SCORES[cfg.task]
-    best_keys = [k for k in (scores.primary, scores.secondary) if k]
     return {
         "task": cfg.task,
         "model": cfg.model.name,
@@ -270,8 +268,8 @@ def dense_run_summary(
         "seed": cfg.seed,
         "epochs_done": last["epoch"],
         "epochs": cfg.epochs,
-        **{f"best_{k}": best[k] for k in best_keys},
+        **{f"best_{k}": best[k] for k in scores.tracked},
         "best_epoch": best["epoch"],
-        **{f"last_{k}": last[f"test_{k}"] for k in (*best_keys, scores.per_class)},
+        **{f"last_{k}": last[f"test_{k}"] for k in (*scores.tracked, scores.per_class)},
         "seconds": seconds,
     }

@@ -40,6 +40,7 @@ from ..outputs import (
     check_writable_folder,
     remove_stale_temp_files,
 )
+from ..scores import TASK_SCORES
 from .accuracy import evaluate, topk_hits
 from .device import resolve_device
 from .distributed import (
@@ -105,7 +106,7 @@ class Trainer:
     """
 
     # The test metrics that pick `best.pt` (the first one decides) and that `best` records.
-    best_metrics: tuple[str, ...] = ("top1", "top5")
+    best_metrics: tuple[str, ...] = TASK_SCORES["classification"].tracked
 
     def __init__(self, cfg: RunConfig, *, quiet: bool = False) -> None:
         self.cfg = cfg

@@ -83,7 +83,7 @@ class SuiteBudget:
         outside = [eps for eps in self.epsilons if not 0.0 <= eps <= 1.0]
         if outside:
             raise ConfigError(f"{where}: epsilon {outside[0]} is outside [0, 1] pixel units")
-        needed = sorted({float(k.split("_")[1]) for k in EVALUATIONS["adversarial"]})
+        needed = sorted(float(eps) for eps in _TABLE_EPSILONS)
         missing = [eps for eps in needed if eps not in self.epsilons]
         if missing:
             raise ConfigError(

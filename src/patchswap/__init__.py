@@ -30,7 +30,7 @@ from .pairs import IntraClassPairSampler, in_batch_partners
 from .schedules import AdaptivePr, ConstantPr, ProgressivePr, build_pr_schedule
 from .swap import patch_swap
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AdaptivePr",

@@ -117,10 +117,18 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .recipes import find_plan
-    from .study import load_plan, run_study
+    from .study import load_plan, render_study, run_study
 
+    readme = Path(args.readme) if args.readme else None
+    if args.render:
+        if args.plan is not None:
+            raise PatchswapError("--render re-renders every published plan; give no PLAN")
+        render_study(Path(args.docs_dir), Path(args.output_dir), readme)
+        return 0
+    if args.plan is None:
+        raise PatchswapError("study needs a PLAN (see `patchswap list plans`) or --render")
     plan = load_plan(find_plan(args.plan), Path(args.output_dir))
-    run_study(plan, Path(args.docs_dir), quiet=args.quiet)
+    run_study(plan, Path(args.docs_dir), quiet=args.quiet, readme=readme)
     return 0
 
 
@@ -139,6 +147,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from .data import available_datasets
 
         rows = available_datasets()
+    elif args.what == "plans":
+        from .recipes import find_plan, list_plans
+        from .study.plan import plan_title
+
+        rows = {name: plan_title(find_plan(name)) for name in list_plans()}
     else:
         from .recipes import list_recipes
 
@@ -149,11 +162,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchswap",
         description="Teacher-free self-distillation with intra-class patch swap.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser(
@@ -275,21 +295,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser(
         "study",
-        help="run a reproduction plan (configs/studies/) and write its page with verdicts",
+        help="run a reproduction plan and write its page with verdicts",
         description="Trains what is missing of a study plan (groups of recipes x seeds at a "
         "fixed budget; finished cells are reused, interrupted ones resume), evaluates each "
-        "cell's last checkpoint, tests the plan's claims (Welch's t-test: holds / does not "
+        "cell's last checkpoint, tests the plan's claims (Welch's t-test with its 95% CI, "
+        "Holm's correction over each claim's family, the detectable effect: holds / does not "
         "hold / inconclusive) and writes docs/study/<plan>/README.md, results.json, "
-        "results.csv and accuracy.png.",
+        "results.csv and accuracy.png, then the study summary docs/study/README.md. A "
+        "confirmatory plan must be committed first; its commit is recorded on the page.",
     )
-    study.add_argument("plan", help="a plan name in configs/studies/ (e.g. noise) or a YAML path")
+    study.add_argument(
+        "plan", nargs="?", help="a plan name (`patchswap list plans`, e.g. noise) or a YAML path"
+    )
+    study.add_argument(
+        "--render",
+        action="store_true",
+        help="re-render every published page, the study summary and the README's study block "
+        "from the pages' results.json (no training)",
+    )
+    study.add_argument(
+        "--readme",
+        default="README.md",
+        help="a README whose study block (between its markers) is regenerated; '' for none",
+    )
     study.add_argument("--output-dir", default="runs/study", help="parent folder of the cells")
     study.add_argument("--docs-dir", default="docs/study", help="parent folder of the pages")
     study.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     study.set_defaults(func=_cmd_study)
 
-    lst = sub.add_parser("list", help="list methods, models, datasets or recipes")
-    lst.add_argument("what", choices=["methods", "models", "datasets", "recipes"])
+    lst = sub.add_parser("list", help="list methods, models, datasets, recipes or study plans")
+    lst.add_argument("what", choices=["methods", "models", "datasets", "recipes", "plans"])
     lst.set_defaults(func=_cmd_list)
     return parser
 

@@ -17,15 +17,12 @@ import io
 import json
 import math
 import re
-import statistics
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from scipy.stats import ttest_ind
 
 from .checkpoint import load_checkpoint
 from .config import (
@@ -52,6 +49,7 @@ from .methods import METHODS
 from .outputs import atomic_write_text, check_writable_folder
 from .recipes import find_recipe
 from .scores import TASK_SCORES, TaskScores, task_of
+from .stats import mean_std, welch_p
 
 if TYPE_CHECKING:
     from .dense.config import DenseRunConfig
@@ -207,14 +205,30 @@ def with_seed(overrides: Sequence[str], seed: int) -> list[str]:
     return [text.replace("{seed}", str(seed)) for text in overrides]
 
 
+def _seed_draws(cfg: RunConfig | DenseRunConfig, vary: Sequence[str]) -> list[str]:
+    """The config options a cell's seed sets, for what `vary` names beyond `init`."""
+    options = []
+    if "subset" in vary and hasattr(cfg.data, "subset_seed"):
+        options.append("data.subset_seed")  # the held-out split is drawn from it too
+    noise = getattr(cfg.data, "label_noise", None)
+    if "noise" in vary and noise is not None and noise.rate > 0:
+        options.append("data.label_noise.seed")
+    return options
+
+
 def plan_grid(
     recipes: list[str],
     seeds: list[int],
     sweep: str | None,
     overrides: list[str],
     output_dir: Path,
+    vary: Sequence[str] = ("init",),
 ) -> list[Cell]:
-    """Every cell in table order: recipe by recipe, then swept value, then seed."""
+    """Every cell in table order: recipe by recipe, then swept value, then seed.
+
+    `vary` says what a seed draws besides the initialization and batch order (`init`):
+    `subset` the training subset and held-out split, `noise` the label-noise flips (in
+    recipes with label noise); `compare` keeps them fixed, study plans vary all three."""
     for text in overrides:
         key = parse_override(text)[0][0]
         if key in _RESERVED:
@@ -235,6 +249,7 @@ def plan_grid(
         base = load_config(path, with_seed(overrides, seeds[0]))
         swept = bool(sweep) and _sweeps(base.to_dict(), key)
         swept_any |= swept
+        drawn = _seed_draws(base, vary)
         for value in values if swept else [None]:
             row = f"{path.stem} ({key}={value})" if swept else path.stem
             cell_overrides = [f"{key}={value}"] if swept else []
@@ -244,6 +259,7 @@ def plan_grid(
                     path,
                     [
                         *with_seed([*overrides, *cell_overrides], seed),
+                        *(f"{option}={seed}" for option in drawn),
                         f"seed={seed}",
                         f"output_dir={output_dir}",
                         f"name={path.stem}{suffix}_seed{seed}",
@@ -306,24 +322,6 @@ def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
         atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
         return summary, "finished earlier"
     return train(cell.cfg, quiet=quiet), "trained"
-
-
-def mean_std(values: list[float]) -> tuple[float, float | None]:
-    """Mean and sample std (`None` for one value); nan both where a run's value is nan (a
-    metric it could not measure), which `statistics.stdev` cannot take."""
-    if len(values) > 1 and any(math.isnan(v) for v in values):
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
-
-
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Welch's t-test p-value; `None` with fewer than 2 seeds on a side or no variance."""
-    if len(a) < 2 or len(b) < 2 or statistics.pvariance(a) == statistics.pvariance(b) == 0:
-        return None
-    with warnings.catch_warnings():  # scipy warns about a constant side; the test is still valid
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else None
 
 
 def finite_mean_std(values: list[float]) -> tuple[float | None, float | None]:

@@ -16,9 +16,12 @@ from patchswap.evaluation.corruptions import (
     corrupt,
 )
 
-# Outputs of the original make_cifar_c.py (its README says how they were made); CI has
-# ../shared beside the checkout.
-GOLDEN = Path(__file__).parents[3] / "shared" / "reference" / "cifar_c_golden" / "golden.npz"
+# Outputs of the original make_cifar_c.py (golden/README.md says how they were made).
+GOLDEN = Path(__file__).parent / "golden" / "cifar_c.npz"
+# Float rounding in the vectorized steps differs between x86 CPUs (snow: 2 of 122,880 values by
+# one level between two EPYC machines); allow that much and nothing more.
+MAX_LEVELS = 1
+MAX_SHARE_OFF = 1e-4
 
 RANDOM = ("glass_blur", "motion_blur", "snow", "frost", "fog", "elastic_transform")
 
@@ -141,18 +144,48 @@ class LegacyStream:
 
 @pytest.fixture(scope="module")
 def golden():
-    assert GOLDEN.is_file(), f"{GOLDEN} is missing: the tests need ../shared beside the checkout"
     with np.load(GOLDEN) as data:
         return {key: data[key] for key in data.files}
 
 
+def script_outputs(name, clean, severity_shift=0, seed_shift=0):
+    """The re-implementation fed the script's stream: numpy.random.seed(1000 * severity + i)
+    before image i; the shifts make the deliberately wrong variants the tolerance must reject."""
+    out = np.empty((5, *clean.shape), np.uint8)
+    for severity in range(1, 6):
+        params = PARAMETERS[name][min(severity - 1 + severity_shift, 4)]
+        for i, image in enumerate(clean):
+            stream = LegacyStream(1000 * severity + i + seed_shift)
+            out[severity - 1, i] = np.uint8(FUNCTIONS[name](image[None] / 255.0, params, [stream])[0])
+    return out
+
+
+def off_by(ours: np.ndarray, expected: np.ndarray) -> str | None:
+    """None when `ours` matches within the CPU tolerance, else what is off."""
+    diff = np.abs(ours.astype(np.int16) - expected.astype(np.int16))
+    allowed = int(MAX_SHARE_OFF * diff.size)
+    if diff.max() > MAX_LEVELS or np.count_nonzero(diff) > allowed:
+        where = tuple(int(i) for i in np.argwhere(diff)[0][:2] + [1, 0])
+        return (f"{np.count_nonzero(diff)} of {diff.size} values differ (at most {allowed} "
+                f"by {MAX_LEVELS} allowed), by up to {diff.max()}; first at (severity, image) "
+                f"{where}")
+    return None
+
+
 @pytest.mark.parametrize("name", CORRUPTIONS)
 def test_every_pixel_equals_the_original_script_at_every_severity(name, golden):
-    """The golden file was made with numpy.random.seed(1000 * severity + i) before image i."""
-    clean = golden["clean"]
-    for severity in range(1, 6):
-        for i, image in enumerate(clean):
-            stream = LegacyStream(1000 * severity + i)
-            out = FUNCTIONS[name](image[None] / 255.0, PARAMETERS[name][severity - 1], [stream])
-            expected = golden[name][severity - 1, i]
-            assert np.array_equal(np.uint8(out[0]), expected), (name, severity, i)
+    """Within one level on at most 0.01% of values: the only freedom two x86 CPUs need."""
+    assert off_by(script_outputs(name, golden["clean"]), golden[name]) is None, name
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_the_tolerance_still_rejects_a_wrong_severity(name, golden):
+    clean = golden["clean"][:, :, :, :]
+    shifted = script_outputs(name, clean, severity_shift=1)
+    # severity 5 has no stronger neighbour, so compare the first four severities only
+    assert off_by(shifted[:4], golden[name][:4]) is not None, name
+
+
+@pytest.mark.parametrize("name", RANDOM)
+def test_the_tolerance_still_rejects_a_wrong_random_stream(name, golden):
+    assert off_by(script_outputs(name, golden["clean"], seed_shift=1), golden[name]) is not None

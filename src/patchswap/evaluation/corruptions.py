@@ -28,8 +28,9 @@ from that file) and its arithmetic, including uint8 truncation of the result. Di
 Fed the script's random stream (NumPy's legacy generator, seeded as it was seeded), all ten
 corruptions give the script's uint8 images on 32x32 RGB inputs at every severity:
 `tests/evaluation/test_corruptions.py` checks every pixel against outputs of the original
-script (`../shared/reference/cifar_c_golden/`, made with Wand on ImageMagick 6 Q16,
-scikit-image and OpenCV).
+script (`tests/evaluation/golden/`, made with Wand on ImageMagick 6 Q16, scikit-image and
+OpenCV), up to one intensity level on a handful of float-rounding pixels that differ between
+x86 CPUs.
 
 Generated sets are nevertheless not the released CIFAR-10-C / CIFAR-100-C (the released ones
 come from other random draws), so their numbers are close to but not the paper's; evaluate on

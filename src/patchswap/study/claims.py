@@ -1,39 +1,65 @@
-"""Verdicts on the paper's claims: a difference of means, Welch's t-test, and one word.
+"""Verdicts on a study's claims: Δ with its 95% CI, Welch's p, Holm's correction over the
+claim's family, the effect the comparison could have detected, and one word.
 
-`holds` when the difference has the claimed sign and p < 0.05; `does not hold` when it has
-the other sign and p < 0.05; otherwise `inconclusive (p >= 0.05)` (or too few seeds for a
-test). The verdict is computed from the measured values only, never edited by hand.
+Families: the claims of all exploratory plans form one family per source (paper claims, the
+study's own hypotheses); a confirmatory plan's claims form their own family per source, as
+pre-registered. The verdict is on the family's Holm-adjusted p: `holds` when the difference
+has the claimed sign and the adjusted p < 0.05, `does not hold` when it has the other sign and
+the adjusted p < 0.05, otherwise `inconclusive`, with the effect it could have detected at 80%
+power, so it is not read as "no effect". Computed from the measured values only.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
-from ..compare import welch_p
-
-ALPHA = 0.05
+from ..stats import ALPHA, Comparison, compare_samples, holm
 
 
 @dataclass
-class Verdict:
-    difference: float  # mean(row) - mean(against), in the metric's units
-    p: float | None
-    seeds: int
-    verdict: str
+class ClaimResult:
+    """One claim measured: the comparison and its p adjusted within the plan and the family."""
+
+    comparison: Comparison
+    expect: str  # higher | lower
+    family: str  # e.g. "exploratory paper claims"
+    p_plan: float | None = None  # Holm over the plan's claims of the same source
+    p_family: float | None = None  # Holm over the family
+    family_size: int = 0
+
+    @property
+    def verdict(self) -> str:
+        c = self.comparison
+        if self.p_family is None:
+            return "inconclusive (too few seeds or no variance)"
+        if self.p_family >= ALPHA:
+            could = f"{c.detectable:.2f}" if c.detectable is not None else "-"
+            return f"inconclusive (could detect ±{could})"
+        if (c.difference > 0) == (self.expect == "higher") and c.difference != 0:
+            return "holds"
+        return "does not hold"
 
 
-def judge(row: list[float], against: list[float], expect: str) -> Verdict:
-    """The verdict on "`row` is `expect` (higher | lower) than `against`"."""
-    difference = statistics.fmean(row) - statistics.fmean(against)
-    p = welch_p(row, against)
-    seeds = min(len(row), len(against))
-    if p is None:
-        word = "inconclusive (too few seeds or no variance)"
-    elif p >= ALPHA:
-        word = "inconclusive (p >= 0.05)"
-    elif (difference > 0) == (expect == "higher") and difference != 0:
-        word = "holds"
-    else:
-        word = "does not hold"
-    return Verdict(difference, p, seeds, word)
+def measure(row: list[float], against: list[float], expect: str, family: str) -> ClaimResult:
+    return ClaimResult(compare_samples(row, against), expect, family)
+
+
+def family_of(kind: str, plan: str, source: str) -> str:
+    """The family a claim is corrected in (see the module docstring)."""
+    what = "paper claims" if source == "paper" else "hypotheses"
+    return f"exploratory {what}" if kind == "exploratory" else f"{plan} {what}"
+
+
+def adjust(results: list[ClaimResult], key: str) -> None:
+    """Holm-adjust `results` grouped by family, into `p_plan` (key "plan") or `p_family`."""
+    families: dict[str, list[ClaimResult]] = {}
+    for result in results:
+        families.setdefault(result.family, []).append(result)
+    for members in families.values():
+        adjusted = holm([r.comparison.p for r in members])
+        for result, p in zip(members, adjusted):
+            if key == "plan":
+                result.p_plan = p
+            else:
+                result.p_family = p
+                result.family_size = sum(r.comparison.p is not None for r in members)

@@ -1,10 +1,12 @@
 """A study plan: groups of `compare` grids with a fixed budget, the evaluations to run on each
-cell's last checkpoint, and the paper's claims to test. Read from YAML (`configs/studies/`)
+cell's last checkpoint, and the claims to test. Read from YAML (`patchswap/configs/studies/`)
 and checked completely, every recipe, option and claim, before any cell trains.
 
     title: Label noise (Table 14)
     about: what the plan measures and why this budget
-    seeds: [0, 1, 2]
+    kind: confirmatory                             # default; or exploratory (see below)
+    seeds: [10, 11, 12, 13, 14, 15, 16, 17]        # a confirmatory plan needs 8 or more
+    vary: [init, subset, noise]                    # what a seed draws (default: all three)
     set: [data.samples_per_class=500, epochs=10]   # the budget, fixed before the run
     evaluations: [gap, calibration]                # top-1 always; see EVALUATIONS
     suite: {epsilons: [0, 0.01, 0.05], test_subset: 2000}  # optional: the suite's budget
@@ -15,13 +17,21 @@ and checked completely, every recipe, option and claim, before any cell trains.
         sweep: method.p=0.25,0.5                   # optional, as `compare --sweep`
     claims:
       - claim: patch swap beats hard label under 40% noise
-        paper: "+4.3 top-1 (Table 14, CIFAR-100 ResNet18)"
+        source: paper                              # or hypothesis (with an optional note)
+        citation: {table: 14, dataset: CIFAR-100, architecture: ResNet18, row: 40% noise,
+                   baseline_value: 63.47, method_value: 65.57}   # see study/citation.py
         group: noise 40%
         row: patchswap_40                          # a row label as `compare` prints it
         against: hard_label_40                     # optional: the group's hard-label row
         against_group: noise 40%                   # optional: `against` from another group
         metric: last_top1
         expect: higher                             # higher | lower
+
+A seed always drives the initialization and batch order (`init`); `subset` makes it also
+draw the training subset and the held-out split (`data.subset_seed`), `noise` the label-noise
+flips (`data.label_noise.seed`, in recipes with label noise). A confirmatory plan must be
+committed before it runs (`registration`); `kind: exploratory` may run uncommitted, and its
+verdicts are labelled exploratory wherever they are cited.
 """
 
 from __future__ import annotations
@@ -35,6 +45,11 @@ from ..compare import Cell, plan_grid, slug
 from ..errors import ConfigError
 from ..evaluation.run_metrics import SuiteBudget, metric_names, parse_evaluations
 from ..scores import task_of
+from .citation import SOURCES, Citation, parse_citation
+
+KINDS = ("confirmatory", "exploratory")
+VARY = ("init", "subset", "noise")
+CONFIRMATORY_SEEDS = 8
 
 
 @dataclass
@@ -53,13 +68,22 @@ class Group:
 @dataclass
 class Claim:
     claim: str
-    paper: str
+    source: str  # paper | hypothesis
     group: str
     row: str
     metric: str
     expect: str
     against: str | None = None  # None: the group's reference (hard-label) row
     against_group: str | None = None  # the group of `against`, when not `group`
+    citation: Citation | None = None  # a paper claim's table or figure
+    note: str | None = None  # a hypothesis's context
+
+    @property
+    def quoted(self) -> str:
+        """What the paper says, or that the question is the study's own."""
+        if self.citation is not None:
+            return self.citation.text()
+        return f"hypothesis{f': {self.note}' if self.note else ''}"
 
 
 @dataclass
@@ -74,16 +98,28 @@ class Plan:
     groups: list[Group]
     claims: list[Claim]
     suite: SuiteBudget = field(default_factory=SuiteBudget)
+    kind: str = "confirmatory"
+    vary: tuple[str, ...] = VARY
+    output_dir: Path = Path("runs/study")  # the cells live in <output_dir>/<name>/
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.output_dir / self.name
 
     @property
     def metrics(self) -> list[str]:
         return metric_names(self.evaluations)
 
 
-_PLAN_KEYS = {"title", "about", "seeds", "set", "evaluations", "suite", "groups", "claims"}
+_PLAN_KEYS = {
+    "title", "about", "kind", "seeds", "vary", "set", "evaluations", "suite", "groups", "claims"
+}  # fmt: skip
 _SUITE_KEYS = {"epsilons", "test_subset"}
 _GROUP_KEYS = {"name", "recipes", "set", "sweep"}
-_CLAIM_KEYS = {"claim", "paper", "group", "row", "against", "against_group", "metric", "expect"}
+_CLAIM_KEYS = {
+    "claim", "source", "citation", "note", "group", "row", "against", "against_group", "metric",
+    "expect",
+}  # fmt: skip
 
 
 def _mapping(value: object, where: str, known: set[str], required: set[str]) -> dict:
@@ -108,7 +144,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
     """Read and check a plan; every cell is planned (recipes and options validated) here."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"study plan {str(path)!r} does not exist; plans are in configs/studies/")
+        raise ConfigError(f"study plan {str(path)!r} does not exist; see `patchswap list plans`")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
@@ -118,6 +154,15 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
         raise ConfigError(f"{where}: seeds={seeds!r} must list at least 1 integer seed (use 3+)")
+    kind = raw.get("kind", "confirmatory")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind={kind!r} must be one of {', '.join(KINDS)}")
+    if kind == "confirmatory" and len(set(seeds)) < CONFIRMATORY_SEEDS:
+        raise ConfigError(
+            f"{where}: a confirmatory plan needs at least {CONFIRMATORY_SEEDS} seeds, it has "
+            f"{len(set(seeds))}; add seeds or mark it `kind: exploratory`"
+        )
+    vary = _vary(raw.get("vary", list(VARY)), where)
     evaluations = parse_evaluations(_strings(raw.get("evaluations", []), "evaluations"), where)
     overrides = _strings(raw.get("set", []), f"{where}: set")
     suite = _suite_budget(raw.get("suite", {}), f"{where}: suite")
@@ -137,7 +182,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         folder = output_dir / path.stem / slug(group.name)
         try:
             group.cells = plan_grid(
-                group.recipes, seeds, group.sweep, overrides + group.overrides, folder
+                group.recipes, seeds, group.sweep, overrides + group.overrides, folder, vary
             )
         except ConfigError as err:
             raise ConfigError(f"{where}: group {group.name!r}: {err}") from None
@@ -159,6 +204,9 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         groups,
         [],
         suite,
+        kind,
+        vary,
+        output_dir,
     )
     plan.claims = [_claim(entry, plan, where) for entry in raw.get("claims", [])]
     return plan
@@ -178,11 +226,41 @@ def _suite_budget(entry: object, where: str) -> SuiteBudget:
     return budget
 
 
+def _vary(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not set(value) <= set(VARY) or "init" not in value:
+        raise ConfigError(
+            f"{where}: vary={value!r} must list what a seed draws: init (always), and any of "
+            "subset, noise"
+        )
+    return tuple(v for v in VARY if v in value)
+
+
+def plan_title(path: Path) -> str:
+    """A plan file's title, for listings (the plan itself is not checked here)."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return str(raw.get("title", "")) if isinstance(raw, dict) else ""
+
+
 def _claim(entry: object, plan: Plan, where: str) -> Claim:
-    optional = {"against", "against_group"}
+    optional = {"against", "against_group", "citation", "note"}
+    if isinstance(entry, dict) and "paper" in entry:
+        raise ConfigError(
+            f"{where}: claim {entry.get('claim')!r}: `paper:` text is replaced by `source: paper`"
+            " with a `citation:` mapping (table, dataset, architecture, values), or `source: "
+            "hypothesis`"
+        )
     entry = _mapping(entry, f"{where}: claim", _CLAIM_KEYS, _CLAIM_KEYS - optional)
+    where = f"{where}: claim {entry['claim']!r}"
+    citation = entry.pop("citation", None)
     claim = Claim(**{k: str(v) for k, v in entry.items()})
-    where = f"{where}: claim {claim.claim!r}"
+    if claim.source not in SOURCES:
+        raise ConfigError(f"{where}: source={claim.source!r} must be paper or hypothesis")
+    if claim.source == "paper":
+        if citation is None:
+            raise ConfigError(f"{where}: a paper claim needs its `citation:` (table or figure)")
+        claim.citation = parse_citation(citation, where)
+    elif citation is not None:
+        raise ConfigError(f"{where}: a hypothesis has no citation; use `note:` for context")
     group = _group(plan, claim.group, where)
     other = _group(plan, claim.against_group or claim.group, where)
     if claim.against_group and claim.against is None:

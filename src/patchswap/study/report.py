@@ -1,12 +1,18 @@
 """A study's page: `docs/study/<plan>/README.md` with the claims' verdicts and paper-style
-tables (mean ± sample std over seeds, gap to the reference row, Welch's p), plus
-`results.json`, `results.csv` and `accuracy.png`, all written from the measured values."""
+tables, plus `results.json`, `results.csv` and `accuracy.png`.
+
+The page is a function of the plan and the per-seed values in its `results.json`, so every
+published page can be re-rendered without retraining (`patchswap study --render`), and the
+study-wide corrections (`claims.adjust`) are recomputed over all pages at once.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import textwrap
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,100 +21,225 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..compare import (  # noqa: E402
-    Cell,
-    Row,
-    mean_std,
-    metrics_markdown,
-    pm_text,
-    row_values,
-    tabulate,
-    welch_p,
-)
+from ..compare import Cell, Row, RowValues, metrics_markdown, pm_text, tabulate  # noqa: E402
 from ..evaluation.run_metrics import LABELS, SUITE_EVALUATIONS  # noqa: E402
 from ..outputs import atomic_write_text  # noqa: E402
-from .claims import judge  # noqa: E402
-from .plan import Plan  # noqa: E402
+from ..stats import mean_std, welch_p  # noqa: E402
+from .claims import ClaimResult, family_of, measure  # noqa: E402
+from .plan import Claim, Plan  # noqa: E402
+from .registration import Registration  # noqa: E402
 
+Tables = dict[str, tuple[list[Row], RowValues]]
 Measured = dict[str, list[tuple[Cell, dict[str, Any], dict[str, float]]]]
 
+SEEDS_DRAW = {
+    "init": "the initialization and batch order",
+    "subset": "the training subset and held-out split",
+    "noise": "the label-noise flips",
+}
 
-def _pm(values: list[float]) -> str:
-    return pm_text(*mean_std(values))
+
+@dataclass
+class MeasuredClaim:
+    claim: Claim
+    against: str  # the row it is measured against, as the page names it
+    mine: list[float]
+    reference: list[float]
+    result: ClaimResult
 
 
 def _p(p: float | None) -> str:
     return "-" if p is None else f"{p:.3g}"
 
 
-def _plot(plan: Plan, tables: dict[str, tuple[list[Row], dict]], path: Path) -> None:
-    """Last-epoch top-1 per row, one panel per group, each zoomed to its own range."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables) + 1, 3.8), squeeze=False)
-    for ax, (name, (rows, values)) in zip(axes[0], tables.items()):
-        stats = [mean_std(values[r.label]["last_top1"]) for r in rows]
-        means, stds = [m for m, _ in stats], [s or 0.0 for _, s in stats]
-        ax.bar(
-            range(len(rows)),
-            means,
-            yerr=stds,
-            color=["0.6" if r.reference else "tab:blue" for r in rows],
-            capsize=3,
-        )
-        low = min(m - 3 * s for m, s in zip(means, stds))
-        high = max(m + 3 * s for m, s in zip(means, stds))
-        ax.set_ylim(max(0.0, low - 2), min(100.0, high + 2))
-        ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right")
-        ax.set_title(name, fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("last-epoch test top-1 (%)")
-    fig.suptitle(f"{plan.title}\nmean ± std over seeds; grey = reference row", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_study(
-    plan: Plan,
-    measured: Measured,
-    folder: Path,
-    invocation_seconds: float,
-    evaluation_seconds: float = 0.0,
-) -> Path:
-    """Write README.md, results.json, results.csv and accuracy.png of a finished plan;
-    `evaluation_seconds`: the evaluation suite's time over the cells, when it ran."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, tuple[list[Row], dict]] = {}
+def tables_from_cells(plan: Plan, measured: Measured) -> Tables:
+    """The plan's tables from freshly run cells (their summaries and metrics)."""
+    tables: Tables = {}
     for group in plan.groups:
-        cells, summaries, metrics = zip(*measured[group.name])
-        rows = tabulate(list(cells), list(summaries), bool(group.sweep))
-        tables[group.name] = (rows, row_values(list(cells), list(metrics)))
+        values: RowValues = {}
+        for cell, _, metrics in measured[group.name]:
+            for key, value in metrics.items():
+                values.setdefault(cell.row, {}).setdefault(key, []).append(value)
+        tables[group.name] = (_rows(group.cells, values, bool(group.sweep)), values)
+    return tables
 
-    claims = []
+
+def tables_from_values(plan: Plan, groups: dict[str, RowValues]) -> Tables:
+    """The plan's tables from the per-seed values a results.json holds (no cell needed)."""
+    return {
+        g.name: (_rows(g.cells, groups[g.name], bool(g.sweep)), groups[g.name]) for g in plan.groups
+    }
+
+
+def _rows(cells: list[Cell], values: RowValues, swept: bool) -> list[Row]:
+    """`compare`'s rows, from each cell's seed-th value of its row."""
+    seen: dict[str, int] = {}
+    summaries = []
+    for cell in cells:
+        index = seen[cell.row] = seen.get(cell.row, -1) + 1
+        summaries.append({key: series[index] for key, series in values[cell.row].items()})
+    return tabulate(cells, summaries, swept)
+
+
+def measure_claims(plan: Plan, tables: Tables) -> list[MeasuredClaim]:
+    """Each claim's comparison; its p-values are adjusted afterwards over the whole study."""
+    out = []
     for claim in plan.claims:
         rows, values = tables[claim.group]
-        against = claim.against or next((r.label for r in rows if r.reference), None)
+        against = claim.against or next((r.label for r in rows if r.reference), "")
         other = tables[claim.against_group or claim.group][1]
         mine, ref = values[claim.row][claim.metric], other[against][claim.metric]
         if claim.against_group:
             against = f"{against} ({claim.against_group})"
-        verdict = judge(mine, ref, claim.expect)
-        claims.append((claim, against, mine, ref, verdict))
+        family = family_of(plan.kind, plan.name, claim.source)
+        out.append(
+            MeasuredClaim(claim, against, mine, ref, measure(mine, ref, claim.expect, family))
+        )
+    return out
 
-    training = sum(s["seconds"] for m in measured.values() for _, s, _ in m)
-    command = f"patchswap study {plan.path.as_posix()}"
-    suite_time = (
-        f", evaluation suite {evaluation_seconds / 60:.1f} min" if evaluation_seconds else ""
-    )
+
+def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
+    lines = [
+        "## Claims",
+        "",
+        "| claim | source | ours: Δ [95% CI] | p | Holm p (plan) | Holm p (family) | "
+        "detectable Δ (80%) | seeds | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    families: dict[str, int] = {}
+    for m in claims:
+        c, r = m.result.comparison, m.result
+        families[r.family] = r.family_size
+        interval = f"[{c.interval[0]:+.2f}, {c.interval[1]:+.2f}]" if c.interval else "[-]"
+        ours = (
+            f"{c.difference:+.2f} {interval} {LABELS[m.claim.metric]} ({m.claim.row} "
+            f"{pm_text(*mean_std(m.mine))} vs {m.against} {pm_text(*mean_std(m.reference))})"
+        )
+        detectable = "-" if c.detectable is None else f"{c.detectable:.2f}"
+        verdict = f"{'exploratory: ' if plan.kind == 'exploratory' else ''}**{r.verdict}**"
+        lines.append(
+            f"| {m.claim.claim} | {m.claim.quoted} | {ours} | {_p(c.p)} | {_p(r.p_plan)} | "
+            f"{_p(r.p_family)} | {detectable} | {c.seeds} | {verdict} |"
+        )
+    named = "; ".join(f"{name}: {size} tests" for name, size in families.items())
+    lines += [
+        "",
+        "Δ: difference of means (row minus reference) with its 95% Welch confidence interval; "
+        "p: Welch's two-sided t-test; Holm p (plan): adjusted over this plan's claims of the "
+        f"same source; Holm p (family): adjusted over the claim's whole family ({named}). The "
+        "verdict is on the family's adjusted p: `holds` when Δ has the claimed sign and it is "
+        "below 0.05, `does not hold` when Δ has the other sign and it is below 0.05, otherwise "
+        "inconclusive. Detectable Δ: the smallest difference this many seeds with these stds "
+        "would find with 80% power at p < 0.05; an inconclusive claim cannot rule out effects "
+        "smaller than that.",
+        "",
+    ]
+    return lines
+
+
+def _plot(plan: Plan, tables: Tables, path: Path) -> plt.Figure:
+    """Last-epoch top-1 per row, one panel per group: bars of the mean, a dot per seed; each
+    panel zoomed to its own range, with the truncated axis marked."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables) + 1, 4.2), squeeze=False)
+    for ax, (name, (rows, values)) in zip(axes[0], tables.items()):
+        series = [values[r.label]["last_top1"] for r in rows]
+        means = [mean_std(s)[0] for s in series]
+        ax.bar(
+            range(len(rows)),
+            means,
+            color=["0.75" if r.reference else "tab:blue" for r in rows],
+            alpha=0.8,
+        )
+        for x, seeds in enumerate(series):
+            offsets = [
+                (i - (len(seeds) - 1) / 2) * 0.5 / max(len(seeds), 1) for i in range(len(seeds))
+            ]
+            ax.plot([x + o for o in offsets], seeds, "o", color="black", markersize=3)
+        low = min(min(s) for s in series)
+        high = max(max(s) for s in series)
+        bottom = max(0.0, low - max(2.0, 0.3 * (high - low)))
+        ax.set_ylim(bottom, min(100.0, high + 2))
+        if bottom > 0:  # a zoomed axis: say so, and draw the break on the y axis
+            ax.plot([-0.02, 0.02], [0.01, 0.04], transform=ax.transAxes, color="k", clip_on=False)
+            ax.plot([-0.02, 0.02], [0.04, 0.07], transform=ax.transAxes, color="k", clip_on=False)
+            ax.text(0.98, 0.02, f"axis starts at {bottom:.0f}", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
+        ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right")
+        ax.set_title("\n".join(textwrap.wrap(name, 30)), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("last-epoch test top-1 (%)")
+    width = int(fig.get_figwidth() * 12)  # characters of 9-pt text across the figure
+    title = "\n".join(textwrap.wrap(plan.title, width))
+    fig.suptitle(f"{title}\nbars: mean; dots: one per seed; grey: reference row", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return fig
+
+
+def _csv(tables: Tables) -> str:
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["group", "row", "metric", "seeds", "mean", "std", "p_vs_reference"])
+    for name, (rows, values) in tables.items():
+        reference = next((r.label for r in rows if r.reference), None)
+        for row in rows:
+            for metric, series in values[row.label].items():
+                mean, std = mean_std(series)
+                p = None
+                if reference and row.label != reference:
+                    p = welch_p(series, values[reference][metric])
+                writer.writerow([name, row.label, metric, len(series), mean, std, p])
+    return table.getvalue()
+
+
+def raw_record(
+    plan: Plan, tables: Tables, timing: dict[str, float], registration: Registration
+) -> dict[str, Any]:
+    """What a run leaves in results.json before the study renders it: the per-seed values."""
+    return {
+        "plan": plan.name,
+        "title": plan.title,
+        "kind": plan.kind,
+        "vary": list(plan.vary),
+        "registration": asdict(registration),
+        "command": f"patchswap study {plan.name}",
+        "seeds": plan.seeds,
+        "set": plan.overrides,
+        **timing,
+        "groups": {name: values for name, (_, values) in tables.items()},
+    }
+
+
+def write_page(
+    plan: Plan, record: dict[str, Any], tables: Tables, claims: list[MeasuredClaim], folder: Path
+) -> Path:
+    """README.md, results.json (with the claims), results.csv and accuracy.png of a plan."""
+    folder.mkdir(parents=True, exist_ok=True)
+    registration = Registration(**record["registration"])
+    training = record["training_seconds"]
+    evaluation = record.get("evaluation_seconds", 0.0)
+    drawn = ", ".join(SEEDS_DRAW[v] for v in plan.vary)
+    fixed = [SEEDS_DRAW[v] for v in SEEDS_DRAW if v not in plan.vary]
     lines = [f"# {plan.title}", ""]
     if plan.about:
         lines += [plan.about, ""]
+    kind = (
+        "**Exploratory**: its verdicts are hypotheses for a confirmatory plan, not findings."
+        if plan.kind == "exploratory"
+        else "**Confirmatory**: committed before it ran, its claims corrected as one family."
+    )
     lines += [
-        f"Produced by `{command}` (cells under `runs/study/{plan.name}/`; finished cells are "
-        "reused, so rerunning rewrites this page from the same runs). Budget, fixed in the plan "
-        f"before the run: `{' '.join(plan.overrides) or 'the recipes as they are'}`; seeds "
-        f"{', '.join(map(str, plan.seeds))}. Training time {training / 60:.1f} min on this "
-        f"machine (sum over cells){suite_time}; this invocation {invocation_seconds / 60:.1f} "
-        "min.",
+        kind,
+        "",
+        f"Produced by `{record['command']}` (cells under `runs/study/{plan.name}/`; finished "
+        "cells are reused, and `patchswap study --render` rewrites this page from its "
+        f"results.json). Pre-registration: {registration.text()}. Budget: "
+        f"`{' '.join(plan.overrides) or 'the recipes as they are'}`; seeds "
+        f"{', '.join(map(str, plan.seeds))}; each seed draws {drawn}"
+        + (f" ({' and '.join(fixed)} fixed for every seed)" if fixed else "")
+        + f". Training time {training / 60:.1f} min on this machine (sum over cells)"
+        + (f", evaluation suite {evaluation / 60:.1f} min" if evaluation else "")
+        + ".",
         "",
         "Primary metric: **last-epoch** top-1 on the full test set (best-epoch top-1 picks an "
         "epoch on the test set and is optimistic; it is shown as secondary). Mean ± sample std "
@@ -124,72 +255,37 @@ def write_study(
             "",
         ]
     if claims:
-        lines += [
-            "## Claims",
-            "",
-            "| claim | paper | ours | p | seeds | verdict |",
-            "|---|---|---|---:|---:|---|",
-        ]
-        for claim, against, mine, ref, v in claims:
-            unit = LABELS[claim.metric]
-            ours = f"{v.difference:+.2f} {unit} ({claim.row} {_pm(mine)} vs {against} {_pm(ref)})"
-            lines.append(
-                f"| {claim.claim} | {claim.paper} | {ours} | {_p(v.p)} | {v.seeds} | "
-                f"**{v.verdict}** |"
-            )
-        lines += [
-            "",
-            "Verdicts: `holds` when the difference has the claimed sign and p < 0.05, `does not "
-            "hold` when it has the other sign and p < 0.05, otherwise inconclusive.",
-            "",
-        ]
+        lines += _claim_lines(plan, claims)
     for name, (rows, values) in tables.items():
         lines += [f"## {name}", "", metrics_markdown(rows, values, plan.metrics)]
-    lines += ["![last-epoch top-1 per row](accuracy.png)", ""]
-    _plot(plan, tables, folder / "accuracy.png")
+    lines += ["![last-epoch top-1 per row: bars the mean, dots the seeds](accuracy.png)", ""]
+    plt.close(_plot(plan, tables, folder / "accuracy.png"))
     atomic_write_text(folder / "README.md", "\n".join(lines))
-
-    payload = {
-        "plan": plan.name,
-        "title": plan.title,
-        "command": command,
-        "seeds": plan.seeds,
-        "set": plan.overrides,
-        "training_seconds": training,
-        "evaluation_seconds": evaluation_seconds,
-        "invocation_seconds": invocation_seconds,
-        "groups": {
-            name: {row: metrics for row, metrics in values.items()}
-            for name, (_, values) in tables.items()
-        },
-        "claims": [
-            {
-                "claim": c.claim,
-                "paper": c.paper,
-                "row": c.row,
-                "against": against,
-                "metric": c.metric,
-                "expect": c.expect,
-                "difference": v.difference,
-                "p": v.p,
-                "seeds": v.seeds,
-                "verdict": v.verdict,
-            }
-            for c, against, _, _, v in claims
-        ],
-    }
-    atomic_write_text(folder / "results.json", json.dumps(payload, indent=2) + "\n")
-    table = io.StringIO(newline="")
-    writer = csv.writer(table)
-    writer.writerow(["group", "row", "metric", "seeds", "mean", "std", "p_vs_reference"])
-    for name, (rows, values) in tables.items():
-        reference = next((r.label for r in rows if r.reference), None)
-        for row in rows:
-            for metric, series in values[row.label].items():
-                mean, std = mean_std(series)
-                p = None
-                if reference and row.label != reference:
-                    p = welch_p(series, values[reference][metric])
-                writer.writerow([name, row.label, metric, len(series), mean, std, p])
-    atomic_write_text(folder / "results.csv", table.getvalue())
+    record = {**record, "claims": [_claim_record(m) for m in claims]}
+    atomic_write_text(folder / "results.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(folder / "results.csv", _csv(tables))
     return folder / "README.md"
+
+
+def _claim_record(m: MeasuredClaim) -> dict[str, Any]:
+    c, r = m.result.comparison, m.result
+    return {
+        "claim": m.claim.claim,
+        "source": m.claim.source,
+        "citation": None if m.claim.citation is None else asdict(m.claim.citation),
+        "quoted": m.claim.quoted,
+        "row": m.claim.row,
+        "against": m.against,
+        "metric": m.claim.metric,
+        "expect": m.claim.expect,
+        "difference": c.difference,
+        "ci95": list(c.interval) if c.interval else None,
+        "p": c.p,
+        "p_holm_plan": r.p_plan,
+        "p_holm_family": r.p_family,
+        "family": r.family,
+        "family_size": r.family_size,
+        "detectable_difference": c.detectable,
+        "seeds": c.seeds,
+        "verdict": r.verdict,
+    }

@@ -1,14 +1,16 @@
 """`patchswap study PLAN`: train what is missing of a plan, evaluate every cell's last
-checkpoint, test the claims and write the plan's page (`docs/study/<plan>/`).
+checkpoint, record its per-seed values and re-render the study (`summary.render_study`).
 
 Cells are `compare` cells (`compare.run_cell`): a finished cell is read back and never
 retrained, an interrupted one resumes from its `last.pt`. Evaluations are cached next to each
 cell (`evaluation-last/results.json`, `study-gap.json`), so rerunning a finished plan only
-rewrites its page.
+rewrites its page. Before the first cell, the plan's registration is checked and recorded
+(`registration.register`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,17 +18,24 @@ from typing import Any
 
 from ..compare import Cell, run_cell, silent
 from ..evaluation.run_metrics import run_metrics, suite_seconds
-from ..outputs import check_writable_folder
+from ..outputs import atomic_write_text, check_writable_folder
 from .plan import Plan
-from .report import write_study
+from .registration import register
+from .report import raw_record, tables_from_cells
+from .summary import render_study
 
 
 def run_study(
-    plan: Plan, docs_dir: Path, quiet: bool = False, say: Callable[[str], None] = print
+    plan: Plan,
+    docs_dir: Path,
+    quiet: bool = False,
+    say: Callable[[str], None] = print,
+    readme: Path | None = None,
 ) -> Path:
     """Run (or resume) every cell of `plan`, then write its page; returns the page's path."""
     started = time.perf_counter()
     check_writable_folder(docs_dir / plan.name, "--docs-dir")
+    registration = register(plan.path, plan.kind, plan.cells_dir)
     total = sum(len(g.cells) for g in plan.groups)
     measured: dict[str, list[tuple[Cell, dict[str, Any], dict[str, float]]]] = {}
     number = 0
@@ -43,8 +52,15 @@ def run_study(
                 f"[{number}/{total}] {group.name} | {cell.cfg.name}: {action} | "
                 f"last top1 {summary['last_top1']:.2f}"
             )
-    evaluation = sum(suite_seconds(c.folder) for g in plan.groups for c in g.cells)
-    invocation = time.perf_counter() - started
-    page = write_study(plan, measured, docs_dir / plan.name, invocation, evaluation)
-    say(f"study {plan.name}: {page}")
-    return page
+    timing = {
+        "training_seconds": sum(s["seconds"] for m in measured.values() for _, s, _ in m),
+        "evaluation_seconds": sum(suite_seconds(c.folder) for g in plan.groups for c in g.cells),
+        "invocation_seconds": time.perf_counter() - started,
+    }
+    record = raw_record(plan, tables_from_cells(plan, measured), timing, registration)
+    folder = docs_dir / plan.name
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "results.json", json.dumps(record, indent=2) + "\n")
+    render_study(docs_dir, plan.output_dir, readme, say)
+    say(f"study {plan.name}: {folder / 'README.md'}")
+    return folder / "README.md"

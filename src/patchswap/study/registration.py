@@ -78,8 +78,9 @@ def current(path: Path, kind: str) -> Registration:
         tracked = _git(path, "ls-files", "--error-unmatch", path.name) is not None
         clean = tracked and _git(path, "diff", "--quiet", "HEAD", "--", path.name) is not None
         if clean:
-            commit, _, when = _git(path, "log", "-1", "--format=%H %cI", "--", path.name) or "  "
-            return Registration(blob, "git", commit or None, when.strip() or None)
+            last = _git(path, "log", "-1", "--format=%H %cI", "--", path.name) or ""
+            commit, _, when = last.partition(" ")
+            return Registration(blob, "git", commit or None, when or None)
         if kind == "confirmatory":
             state = "changed since its last commit" if tracked else "not committed"
             raise ConfigError(

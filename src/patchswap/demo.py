@@ -16,12 +16,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .config import RunConfig, load_config  # noqa: E402
 from .engine import train  # noqa: E402
 from .engine.run_log import read_metrics  # noqa: E402
 from .evaluation.run_metrics import run_metrics  # noqa: E402
 from .outputs import atomic_write_text, check_writable_folder  # noqa: E402
+from .plotting import fit_titles  # noqa: E402
 from .recipes import find_recipe  # noqa: E402
 
 DEMO_RECIPE = "fashion_mnist/demo"
@@ -47,8 +49,9 @@ def results_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def plot_accuracy(run_folders: dict[str, Path], path: Path, title: str) -> None:
-    """Test top-1 per epoch, one line per run."""
+def plot_accuracy(run_folders: dict[str, Path], path: Path, title: str) -> Figure:
+    """Test top-1 per epoch, one line per run; the title wraps to fit. Returns the (closed)
+    figure."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, folder in run_folders.items():
         records = [r for r in read_metrics(folder) if "test_top1" in r]  # evaluated epochs
@@ -60,9 +63,10 @@ def plot_accuracy(run_folders: dict[str, Path], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
+    fit_titles(fig)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 def _title(cfg: RunConfig) -> str:

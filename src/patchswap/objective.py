@@ -31,11 +31,15 @@ class PatchSwapObjective(nn.Module):
     """Intra-class patch swap loss of a batch: `loss = objective(model, x, y)`.
 
     Args:
-        grid, p, one_cell: the swap (`patch_swap`); `p` is `p_r` and may be changed between
-            calls (e.g. from a schedule: `objective.p = schedule(epoch)`).
-        temperature, gamma, alpha: the loss (`SelfDistillationLoss`, paper Eq. 3).
+        grid: the swap's cells per side (`patch_swap`).
+        p: the swap probability `p_r` (`patch_swap`); may be changed between calls (e.g. from
+            a schedule: `objective.p = schedule(epoch)`).
+        temperature: the loss's softmax temperature (`SelfDistillationLoss`, paper Eq. 3).
+        gamma: the weight of the cross-entropy terms (`SelfDistillationLoss`).
+        alpha: the weight of the symmetric KL term (`SelfDistillationLoss`).
         forward: `separate` forwards the swapped anchors and partners in two passes, as
             Algorithm 1 (batch norm statistics per half); `joint` in one pass of `2N` images.
+        one_cell: swap exactly one cell per swapped pair, as the paper's listing (`patch_swap`).
 
     Samples whose class is alone in the batch are paired with themselves and train on
     cross-entropy only; with many classes and small batches that is most of them (see

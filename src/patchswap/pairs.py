@@ -88,9 +88,10 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
         shuffle: visit anchors in a random order each epoch.
         drop_last: drop the last incomplete batch of anchors.
         seed: base seed; epoch `e` uses a generator seeded from `(seed, e)`.
-        num_replicas, rank: shard anchors across distributed processes; every anchor is used
-            exactly once per epoch across ranks (the last ones are repeated to even out the
-            shards, as `DistributedSampler` does) and partners come from the whole set.
+        num_replicas: shard anchors across this many distributed processes; every anchor is
+            used exactly once per epoch across ranks (the last ones are repeated to even out
+            the shards, as `DistributedSampler` does) and partners come from the whole set.
+        rank: this process's shard, in `[0, num_replicas)`.
 
     `len()` is the number of batches per epoch on this rank. Call `set_epoch(e)` before each
     epoch to reshuffle reproducibly.

@@ -101,8 +101,9 @@ def patch_swap(
     """Exchange random grid cells between intra-class pairs `xa[i]`, `xb[i]`.
 
     Args:
-        xa, xb: `(B, C, H, W)` images of the same shape, dtype and device; pair `i` is
-            `(xa[i], xb[i])` and must share a label. Not modified.
+        xa: `(B, C, H, W)` anchor images; pair `i` is `(xa[i], xb[i])` and must share a
+            label. Not modified.
+        xb: `(B, C, H, W)` partner images, of `xa`'s shape, dtype and device. Not modified.
         grid: cells per side, an integer in `[1, min(H, W)]` (`4` is the paper's "4x4");
             `1` is the identity.
         p: probability in `[0, 1]` that a pair is swapped at all (`p_r` in the paper); `0` is
@@ -112,7 +113,7 @@ def patch_swap(
         return_mask: also return the `(B, grid, grid)` bool mask of swapped cells.
 
     Returns:
-        `(xa_hat, xb_hat)` or `(xa_hat, xb_hat, mask)`, new tensors.
+        (tuple): `(xa_hat, xb_hat)` or `(xa_hat, xb_hat, mask)`, new tensors.
     """
     check.tensor("xa", xa, 4, "(B, C, H, W)")
     check.tensor("xb", xb, 4, "(B, C, H, W)")

@@ -156,7 +156,8 @@ def script_outputs(name, clean, severity_shift=0, seed_shift=0):
         params = PARAMETERS[name][min(severity - 1 + severity_shift, 4)]
         for i, image in enumerate(clean):
             stream = LegacyStream(1000 * severity + i + seed_shift)
-            out[severity - 1, i] = np.uint8(FUNCTIONS[name](image[None] / 255.0, params, [stream])[0])
+            corrupted = FUNCTIONS[name](image[None] / 255.0, params, [stream])
+            out[severity - 1, i] = np.uint8(corrupted[0])
     return out
 
 

@@ -1,4 +1,5 @@
-"""`patchswap study`: plan checks, verdicts, an interrupted study resumes, the page it writes."""
+"""`patchswap study`: plan checks, verdicts, seeds, an interrupted study resumes, the page it
+writes, and pages re-rendered from their results.json."""
 
 import json
 import re
@@ -8,8 +9,9 @@ import yaml
 
 from patchswap.cli import main
 from patchswap.errors import ConfigError
-from patchswap.study import judge, load_plan, run_study
+from patchswap.study import load_plan, run_study
 from patchswap.study import run as study_run
+from patchswap.study.claims import adjust, measure
 
 
 @pytest.fixture
@@ -21,6 +23,7 @@ def plan_file(tiny_run, tmp_path):
         plan = {
             "title": "Tiny study",
             "about": "Generated data, seconds per cell.",
+            "kind": "exploratory",
             "seeds": [0, 1],
             "set": budget,
             "evaluations": ["gap", "calibration"],
@@ -39,7 +42,14 @@ def plan_file(tiny_run, tmp_path):
             "claims": [
                 {
                     "claim": "patch swap is more accurate",
-                    "paper": "+2.6 (Table 3)",
+                    "source": "paper",
+                    "citation": {
+                        "table": 15,
+                        "dataset": "CIFAR-100",
+                        "architecture": "ResNet18",
+                        "baseline_value": 77.92,
+                        "method_value": 80.27,
+                    },
                     "group": "clean",
                     "row": "patchswap",
                     "metric": "last_top1",
@@ -47,7 +57,7 @@ def plan_file(tiny_run, tmp_path):
                 },
                 {
                     "claim": "patch swap beats the swept p 0 row of the other group",
-                    "paper": "Table 15",
+                    "source": "hypothesis",
                     "group": "clean",
                     "row": "patchswap",
                     "against": "patchswap (method.p=0)",
@@ -57,7 +67,8 @@ def plan_file(tiny_run, tmp_path):
                 },
                 {
                     "claim": "patch swap is better calibrated",
-                    "paper": "ECE 4.1 vs 10.3 (Table 10)",
+                    "source": "paper",
+                    "citation": {"table": 10, "dataset": "CIFAR-100", "architecture": "ResNet50"},
                     "group": "clean",
                     "row": "patchswap",
                     "metric": "ece",
@@ -109,6 +120,14 @@ BAD_PLANS = [
     (_set(["suite"], {"epsilons": "0.01"}), "epsilons='0.01' must be a list of numbers"),
     (_set(["suite"], {"epsilons": [0.01, 0.05, 2]}), "epsilon 2.0 is outside [0, 1]"),
     (_set(["suite"], {"test_subset": 0}), "suite: test_subset=0 must be an integer >= 1"),
+    (_set(["kind"], "confirmatory"), "a confirmatory plan needs at least 8 seeds, it has 2"),
+    (_set(["kind"], "pilot"), "kind='pilot' must be one of confirmatory, exploratory"),
+    (_set(["vary"], ["subset"]), "vary=['subset'] must list what a seed draws: init (always)"),
+    (_set(["claims", 0, "paper"], "+2.6"), "`paper:` text is replaced by `source: paper`"),
+    (_set(["claims", 0, "source"], "blog"), "source='blog' must be paper or hypothesis"),
+    (_set(["claims", 0, "citation"], None), "a paper claim needs its `citation:`"),
+    (_set(["claims", 1, "citation"], {"table": 1}), "a hypothesis has no citation"),
+    (_set(["claims", 0, "citation", "table"], 16), "the paper has no table 16 (1-15)"),
 ]
 
 
@@ -123,14 +142,54 @@ def test_a_bad_plan_is_one_line_before_any_training(plan_file, tmp_path, capsys,
     assert not (tmp_path / "runs").exists()  # nothing trained
 
 
-def test_verdicts_follow_sign_and_significance():
-    assert judge([91.0, 91.2, 90.9], [88.0, 88.3, 87.9], "higher").verdict == "holds"
-    assert judge([85.0, 85.2, 84.9], [88.0, 88.3, 87.9], "higher").verdict == "does not hold"
-    assert judge([5.0, 5.1, 4.9], [9.0, 9.3, 8.8], "lower").verdict == "holds"
-    noisy = judge([88.0, 91.0, 86.0], [88.5, 87.0, 89.0], "higher")
-    assert noisy.verdict == "inconclusive (p >= 0.05)" and noisy.p >= 0.05
-    assert judge([90.0], [88.0], "higher").verdict.startswith("inconclusive (too few seeds")
-    assert judge([90.0, 91.0], [88.0, 89.0], "higher").difference == pytest.approx(2.0)
+def _verdict(row, against, expect):
+    result = measure(row, against, expect, "family")
+    adjust([result], "family")
+    return result
+
+
+def test_verdicts_follow_sign_and_the_adjusted_p():
+    assert _verdict([91.0, 91.2, 90.9], [88.0, 88.3, 87.9], "higher").verdict == "holds"
+    assert _verdict([85.0, 85.2, 84.9], [88.0, 88.3, 87.9], "higher").verdict == "does not hold"
+    assert _verdict([5.0, 5.1, 4.9], [9.0, 9.3, 8.8], "lower").verdict == "holds"
+    noisy = _verdict([88.0, 91.0, 86.0], [88.5, 87.0, 89.0], "higher")
+    assert noisy.verdict.startswith("inconclusive (could detect ±") and noisy.p_family >= 0.05
+    assert _verdict([90.0], [88.0], "higher").verdict.startswith("inconclusive (too few seeds")
+
+
+def test_a_claim_significant_alone_is_inconclusive_in_a_family_that_corrects_it():
+    alone = _verdict([81.0, 81.6, 80.4], [79.0, 79.9, 79.3], "higher")
+    assert alone.comparison.p < 0.05 and alone.verdict == "holds"
+    family = [measure([81.0, 81.6, 80.4], [79.0, 79.9, 79.3], "higher", "f")]
+    family += [measure([80.0, 80.1, 80.2], [80.0, 80.1, 80.3], "higher", "f") for _ in range(9)]
+    adjust(family, "family")
+    assert family[0].p_family > 0.05 and family[0].verdict.startswith("inconclusive")
+    assert family[0].family_size == 10
+
+
+def test_a_seed_draws_the_subset_and_the_noise_unless_the_plan_fixes_them(plan_file, tmp_path):
+    def noisy(plan):
+        plan["groups"][0]["recipes"] = [
+            "fashion_mnist/noisy/hard_label_40",
+            "fashion_mnist/noisy/patchswap_40",
+        ]
+        plan["claims"] = []
+        plan.pop("vary", None)
+
+    varied = load_plan(plan_file(noisy), tmp_path / "a").groups[0].cells
+    assert [c.cfg.data.subset_seed for c in varied[:2]] == [0, 1]
+    assert [c.cfg.data.label_noise.seed for c in varied[:2]] == [0, 1]
+
+    def fixed(plan):
+        noisy(plan)
+        plan["vary"] = ["init"]
+
+    same = load_plan(plan_file(fixed), tmp_path / "b").groups[0].cells
+    assert {c.cfg.data.subset_seed for c in same} == {0}
+    assert {c.cfg.data.label_noise.seed for c in same} == {0}
+    assert [c.cfg.seed for c in same[:2]] == [0, 1]
+    clean = load_plan(plan_file(), tmp_path / "c").groups[0].cells
+    assert {c.cfg.data.label_noise.rate for c in clean} == {0.0}  # no noise to draw
 
 
 def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
@@ -160,7 +219,10 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
 
     text = page.read_text()
     assert text.startswith("# Tiny study")
-    assert f"patchswap study {plan.path.as_posix()}" in text
+    assert f"patchswap study {plan.path.resolve().as_posix()}" in text
+    assert "**Exploratory**" in text
+    assert "plan not committed when it ran" in text  # its registration, as recorded
+    assert "each seed draws the initialization and batch order, the training subset" in text
     for heading in ("## Claims", "## clean", "## p sweep"):
         assert heading in text
     results = json.loads((page.parent / "results.json").read_text())
@@ -171,6 +233,19 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
     assert all(v in ("holds", "does not hold") or v.startswith("inconclusive") for v in verdicts)
     for claim in results["claims"]:
         assert f"**{claim['verdict']}**" in text
+        assert {"ci95", "p_holm_plan", "p_holm_family", "detectable_difference"} <= set(claim)
+    assert results["claims"][0]["family"] == "exploratory paper claims"
+    assert "Table 15 (CIFAR-100, ResNet18): Hard Label 77.92 -> Ours 80.27 (+2.35)" in text
+    summary = (tmp_path / "docs" / "README.md").read_text()
+    assert "| [`tiny`](tiny/README.md) | exploratory |" in summary
+
+    # the page is a function of its results.json: re-rendered without cells, it is the same
+    before = {p.name: p.read_bytes() for p in page.parent.iterdir() if p.suffix != ".png"}
+    for cell in (c for g in plan.groups for c in g.cells):
+        (cell.folder / "summary.json").unlink()
+    assert main(["study", "--render", "--docs-dir", str(tmp_path / "docs"), "--readme", ""]) == 0
+    after = {p.name: p.read_bytes() for p in page.parent.iterdir() if p.suffix != ".png"}
+    assert after == before
     clean = results["groups"]["clean"]
     assert set(clean) == {"hard_label", "patchswap"}
     assert len(clean["patchswap"]["last_top1"]) == 2 and len(clean["patchswap"]["ece"]) == 2
@@ -183,7 +258,7 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
     assert (page.parent / "results.csv").read_text().startswith("group,row,metric")
 
 
-def test_every_shipped_plan_parses_with_at_least_three_seeds(tmp_path):
+def test_every_shipped_plan_parses_with_at_least_three_seeds_and_confirms_with_eight(tmp_path):
     from patchswap.recipes import configs_dir
 
     plans = sorted((configs_dir() / "studies").glob("*.yaml"))
@@ -198,3 +273,5 @@ def test_every_shipped_plan_parses_with_at_least_three_seeds(tmp_path):
     for path in plans:
         plan = load_plan(path, tmp_path)
         assert len(plan.seeds) >= 3 and plan.claims, path
+        if plan.kind == "confirmatory":
+            assert len(plan.seeds) >= 8 and not set(plan.seeds) & {0, 1, 2}, path

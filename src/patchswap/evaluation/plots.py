@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..engine.step_stats import CONFIDENCE_GAP_KEY, KD_GRADIENT_KEY
+from ..plotting import fit_titles
 from .analysis import HeatMap
 from .attacks import ATTACK_TITLES
 from .corruptions import ABBREVIATIONS
@@ -24,7 +25,7 @@ from .metrics import calibration_bins, expected_calibration_error
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fit_titles(fig)  # tight_layout, with titles wrapped to fit inside the figure
     fig.savefig(path, dpi=120)
     return path
 

@@ -100,8 +100,10 @@ def parse_citation(entry: object, where: str) -> Citation:
     if place in number_of and entry[place] not in number_of[place]:
         last = number_of[place][-1]
         raise ConfigError(f"{where}: the paper has no {place} {entry[place]!r} (1-{last})")
-    if place == "section" and int(str(entry["section"]).split(".")[0]) not in PAPER_SECTIONS:
-        raise ConfigError(f"{where}: the paper has no section {entry['section']!r} (1-6)")
+    if place == "section":
+        top = str(entry["section"]).split(".")[0]
+        if not top.isdigit() or int(top) not in PAPER_SECTIONS:
+            raise ConfigError(f"{where}: the paper has no section {entry['section']!r} (1-6)")
     if (entry.get("baseline_value") is None) != (entry.get("method_value") is None):
         raise ConfigError(f"{where}: give both baseline_value and method_value, or neither")
     for key in ("baseline_value", "method_value"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..compare import Cell, Row, RowValues, metrics_markdown, pm_text, tabulate  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
 from ..evaluation.run_metrics import LABELS, SUITE_EVALUATIONS  # noqa: E402
 from ..outputs import atomic_write_text  # noqa: E402
+from ..plotting import fit_titles  # noqa: E402
+from ..recipes import find_plan  # noqa: E402
 from ..stats import mean_std, welch_p  # noqa: E402
 from .claims import ClaimResult, family_of, measure  # noqa: E402
 from .plan import Claim, Plan  # noqa: E402
@@ -165,13 +167,11 @@ def _plot(plan: Plan, tables: Tables, path: Path) -> plt.Figure:
             ax.text(0.98, 0.02, f"axis starts at {bottom:.0f}", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
         ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right")
-        ax.set_title("\n".join(textwrap.wrap(name, 30)), fontsize=9)
+        ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("last-epoch test top-1 (%)")
-    width = int(fig.get_figwidth() * 12)  # characters of 9-pt text across the figure
-    title = "\n".join(textwrap.wrap(plan.title, width))
-    fig.suptitle(f"{title}\nbars: mean; dots: one per seed; grey: reference row", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{plan.title}\nbars: mean; dots: one per seed; grey: reference row", fontsize=9)
+    fit_titles(fig)
     fig.savefig(path, dpi=120)
     return fig
 
@@ -192,6 +192,17 @@ def _csv(tables: Tables) -> str:
     return table.getvalue()
 
 
+def plan_reference(plan: Plan) -> str:
+    """How `patchswap study` finds the plan again: its name when that resolves to this file,
+    else its path (a user's own plan outside the recipe folders)."""
+    try:
+        if find_plan(plan.name).resolve() == Path(plan.path).resolve():
+            return plan.name
+    except ConfigError:
+        pass
+    return Path(plan.path).resolve().as_posix()
+
+
 def raw_record(
     plan: Plan, tables: Tables, timing: dict[str, float], registration: Registration
 ) -> dict[str, Any]:
@@ -202,7 +213,8 @@ def raw_record(
         "kind": plan.kind,
         "vary": list(plan.vary),
         "registration": asdict(registration),
-        "command": f"patchswap study {plan.name}",
+        "plan_file": plan_reference(plan),
+        "command": f"patchswap study {plan_reference(plan)}",
         "seeds": plan.seeds,
         "set": plan.overrides,
         **timing,

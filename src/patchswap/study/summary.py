@@ -24,6 +24,7 @@ from .report import (
     MeasuredClaim,
     Tables,
     measure_claims,
+    plan_reference,
     tables_from_values,
     write_page,
 )
@@ -46,12 +47,16 @@ def load_pages(docs_dir: Path, output_dir: Path) -> list[Page]:
     for path in sorted(docs_dir.glob("*/results.json")):
         record = json.loads(path.read_text())
         try:
-            plan = load_plan(find_plan(record["plan"]), output_dir)
+            plan = load_plan(find_plan(record.get("plan_file", record["plan"])), output_dir)
         except ConfigError as err:
             raise ConfigError(f"{path}: cannot re-render: {err}") from None
         if "registration" not in record:  # published before registration was recorded
             record["registration"] = from_history(plan.path).__dict__
-        record.update(kind=plan.kind, vary=list(plan.vary), command=f"patchswap study {plan.name}")
+        reference = plan_reference(plan)
+        record.update(
+            kind=plan.kind, vary=list(plan.vary), plan_file=reference,
+            command=f"patchswap study {reference}",
+        )  # fmt: skip
         tables = tables_from_values(plan, record["groups"])
         pages.append(Page(plan, record, tables, measure_claims(plan, tables)))
     for page in pages:

@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from patchswap import PatchSwapObjective, SelfDistillationLoss, in_batch_partners, patch_swap
+from patchswap import (
+    PatchSwapObjective,
+    SelfDistillationLoss,
+    in_batch_partners,
+    matched_pairs,
+    patch_swap,
+)
 from patchswap.errors import PatchswapError
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "any_pipeline.py"
@@ -53,6 +59,38 @@ def test_joint_forward_is_one_pass():
     assert calls == [12, 6, 6]
 
 
+def test_matched_pairing_forwards_the_batch_once_and_spells_out_by_hand():
+    calls = []
+    model = small_model()
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    x = torch.randn(9, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 0, 1, 2, 0, 1, 0, 1])  # 4 zeros, 4 ones: 4 pairs; class 2 alone
+    objective = PatchSwapObjective(grid=2, p=0.7, pairing="matched")
+    loss, parts = objective(
+        model, x, y, generator=torch.Generator().manual_seed(5), return_parts=True
+    )
+    assert sum(calls) == 9 and calls == [5, 4]  # the anchors and the lone sample, the partners
+    calls.clear()
+    generator = torch.Generator().manual_seed(5)
+    anchors, partners, alone = matched_pairs(y, generator)
+    xa, xb = patch_swap(x[anchors], x[partners], 2, 0.7, generator)
+    first = model(torch.cat([xa, x[alone]]))
+    pair_terms = SelfDistillationLoss().components(first[:4], model(xb), y[anchors])
+    expected = {k: v * 8 / 9 for k, v in pair_terms.items()}  # 8 of 9 images are in pairs
+    expected["ce_alone"] = nn.functional.cross_entropy(first[4:], y[alone]) / 9
+    assert parts.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.allclose(parts[name], value), name
+    assert torch.allclose(loss, sum(expected.values()))
+
+
+def test_matched_pairing_without_any_pair_is_cross_entropy():
+    model = small_model()
+    x, y = torch.randn(3, 1, 8, 8), torch.tensor([0, 1, 2])
+    loss = PatchSwapObjective(pairing="matched")(model, x, y)
+    assert torch.allclose(loss, nn.functional.cross_entropy(model(x), y))
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [
@@ -61,6 +99,7 @@ def test_joint_forward_is_one_pass():
         ({"p": 1.5}, "p=1.5"),
         ({"temperature": float("nan")}, "temperature=nan"),
         ({"one_cell": "yes"}, "one_cell='yes'"),
+        ({"pairing": "dataset"}, "pairing='dataset' is unknown; valid: batch, matched"),
     ],
 )
 def test_bad_options_are_one_line(kwargs, words):

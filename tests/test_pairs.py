@@ -1,11 +1,13 @@
-"""The intra-class pair sampler and in-batch partners."""
+"""The intra-class pair sampler, in-batch partners and matched (disjoint) pairs."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from patchswap import IntraClassPairSampler, in_batch_partners
+from patchswap import IntraClassPairSampler, MatchedPairSampler, in_batch_partners, matched_pairs
 from patchswap.errors import PatchswapError
 
 
@@ -160,3 +162,81 @@ def test_in_batch_partners_bad_labels_are_one_line(labels, words):
     with pytest.raises(PatchswapError) as error:
         in_batch_partners(labels)
     assert words in str(error.value)
+
+
+# --- matched pairs: disjoint same-class pairs, each image once per epoch ----------------------
+
+
+def _pairs_of_epoch(sampler):
+    anchors, partners = [], []
+    for batch in sampler:
+        half = len(batch) // 2
+        anchors += batch[:half]
+        partners += batch[half:]
+    return anchors, partners
+
+
+def test_matched_sampler_forwards_every_image_once_per_epoch_in_same_class_pairs():
+    labels = torch.tensor([0] * 7 + [1] * 6 + [2] * 5 + [3] * 2)  # odd classes: 0 and 2
+    sampler = MatchedPairSampler(labels, batch_size=6, seed=3)
+    anchors, partners = _pairs_of_epoch(sampler)
+    used = anchors + partners
+    assert set(used) == set(range(len(labels)))  # every image
+    assert len(used) == len(labels) + 2  # once, plus one extra per odd class
+    assert all(labels[a] == labels[b] and a != b for a, b in zip(anchors, partners))
+    assert len(sampler) == math.ceil(sampler.num_pairs / 3) == 4
+    assert all(len(batch) <= 6 and len(batch) % 2 == 0 for batch in sampler)
+
+
+def test_matched_sampler_takes_the_steps_of_hard_label():
+    labels = torch.arange(1000) % 10
+    assert len(MatchedPairSampler(labels, batch_size=64)) == math.ceil(1000 / 64)
+
+
+def test_matched_sampler_is_reproducible_by_seed_and_epoch():
+    labels = torch.arange(60) % 4
+    first, again = MatchedPairSampler(labels, 8, seed=5), MatchedPairSampler(labels, 8, seed=5)
+    assert list(first) == list(again)
+    first.set_epoch(1)
+    assert list(first) != list(again)
+    assert list(first) != list(MatchedPairSampler(labels, 8, seed=6))
+
+
+def test_matched_sampler_shards_are_disjoint_and_complete():
+    labels = torch.arange(43) % 3  # 15 + 14 + 14: 22 pairs over 3 ranks, 2 of padding
+    whole = MatchedPairSampler(labels, 4, seed=2)
+    pairs = set(zip(*(t.tolist() for t in whole.pairs())))
+    shards = [_pairs_of_epoch(MatchedPairSampler(labels, 4, 2, 3, rank)) for rank in range(3)]
+    seen = [pair for anchors, partners in shards for pair in zip(anchors, partners)]
+    assert set(seen) == pairs  # complete
+    assert len(seen) - len(pairs) == 3 * math.ceil(whole.num_pairs / 3) - whole.num_pairs == 2
+    assert len({len(MatchedPairSampler(labels, 4, 2, 3, r)) for r in range(3)}) == 1
+
+
+def test_matched_sampler_pairs_a_lone_sample_with_itself():
+    anchors, partners = _pairs_of_epoch(MatchedPairSampler(torch.tensor([0, 0, 1]), 2))
+    assert sorted(zip(anchors, partners))[-1] == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (dict(batch_size=5), "batch_size=5 must be even with matched pairs"),
+        (dict(batch_size=1), "batch_size"),
+        (dict(num_replicas=2, rank=2), "rank"),
+    ],
+)
+def test_matched_sampler_bad_input(args, message):
+    with pytest.raises(PatchswapError, match=message):
+        MatchedPairSampler(torch.arange(8) % 2, **{"batch_size": 4, **args})
+
+
+def test_matched_pairs_in_a_batch_are_disjoint_and_leave_one_per_odd_class():
+    labels = torch.tensor([0, 1, 0, 2, 0, 1, 1, 1, 3])
+    anchors, partners, alone = matched_pairs(labels, torch.Generator().manual_seed(0))
+    everyone = torch.cat([anchors, partners, alone]).tolist()
+    assert sorted(everyone) == list(range(9))  # each index exactly once
+    assert torch.equal(labels[anchors], labels[partners]) and not (anchors == partners).any()
+    assert sorted(labels[alone].tolist()) == [0, 2, 3]  # odd counts: 3 zeros, one 2, one 3
+    again = matched_pairs(labels, torch.Generator().manual_seed(0))
+    assert all(torch.equal(x, y) for x, y in zip(again, (anchors, partners, alone)))

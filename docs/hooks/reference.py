@@ -70,7 +70,11 @@ API_SECTIONS: list[tuple[str, str, list[str]]] = [
         ],
     ),
 ]
-INTEGRATIONS = ("patchswap.integrations.lightning", "patchswap.integrations.huggingface")
+INTEGRATIONS = (
+    "patchswap.integrations",
+    "patchswap.integrations.lightning",
+    "patchswap.integrations.huggingface",
+)
 # `patchswap.__all__` in reading order; names added to it later follow, alphabetically
 API_ORDER = [
     "patch_swap",

@@ -11,7 +11,8 @@ The method in a few lines of your own loop::
         loss = criterion(model(xa), model(xb), y[:len(xa)])  # two passes, as Algorithm 1
 
 Or, when the pipeline owns its loader (an IterableDataset, a streaming dataset, Lightning),
-on ordinary shuffled batches with partners found inside each batch::
+on ordinary shuffled batches with partners found inside each batch (`pairing="matched"`:
+disjoint pairs, each image forwarded once, at the cost of cross-entropy)::
 
     from patchswap import PatchSwapObjective
 
@@ -26,7 +27,7 @@ recipe) once registered with `@register_method` (the contract: `patchswap/method
 from .losses import SelfDistillationLoss, kl_divergence
 from .methods import register_method
 from .objective import PatchSwapObjective
-from .pairs import IntraClassPairSampler, in_batch_partners
+from .pairs import IntraClassPairSampler, MatchedPairSampler, in_batch_partners, matched_pairs
 from .schedules import AdaptivePr, ConstantPr, ProgressivePr, build_pr_schedule
 from .swap import patch_swap
 
@@ -36,12 +37,14 @@ __all__ = [
     "AdaptivePr",
     "ConstantPr",
     "IntraClassPairSampler",
+    "MatchedPairSampler",
     "PatchSwapObjective",
     "ProgressivePr",
     "SelfDistillationLoss",
     "build_pr_schedule",
     "in_batch_partners",
     "kl_divergence",
+    "matched_pairs",
     "patch_swap",
     "register_method",
 ]

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from . import validate as check
 from .errors import PatchswapError
 from .losses import SelfDistillationLoss
-from .pairs import in_batch_partners
+from .pairs import in_batch_partners, matched_pairs
 from .swap import patch_swap
 
 FORWARDS = ("separate", "joint")
+PAIRINGS = ("batch", "matched")
 
 
 class PatchSwapObjective(nn.Module):
@@ -40,10 +42,15 @@ class PatchSwapObjective(nn.Module):
         forward: `separate` forwards the swapped anchors and partners in two passes, as
             Algorithm 1 (batch norm statistics per half); `joint` in one pass of `2N` images.
         one_cell: swap exactly one cell per swapped pair, as the paper's listing (`patch_swap`).
+        pairing: `batch` gives every sample a partner from the batch (`in_batch_partners`) and
+            forwards `2N` images; `matched` splits the batch into disjoint same-class pairs
+            (`matched_pairs`) and forwards its own `N` images, at the cost of hard label.
 
-    Samples whose class is alone in the batch are paired with themselves and train on
-    cross-entropy only; with many classes and small batches that is most of them (see
-    `in_batch_partners`).
+    With `batch`, samples whose class is alone in the batch are paired with themselves and
+    train on cross-entropy only; with many classes and small batches that is most of them (see
+    `in_batch_partners`). With `matched`, the odd one out of each class trains on cross-entropy
+    only; the pairs' terms are weighted by the share of the batch in pairs and the lone
+    samples' cross-entropy by theirs, so the cross-entropy is the batch mean over all `N`.
     """
 
     def __init__(
@@ -56,8 +63,12 @@ class PatchSwapObjective(nn.Module):
         *,
         forward: str = "separate",
         one_cell: bool = False,
+        pairing: str = "batch",
     ) -> None:
         super().__init__()
+        if pairing not in PAIRINGS:
+            raise PatchswapError(f"pairing={pairing!r} is unknown; valid: {', '.join(PAIRINGS)}")
+        self.pairing = pairing
         if forward not in FORWARDS:
             raise PatchswapError(f"forward={forward!r} is unknown; valid: {', '.join(FORWARDS)}")
         self.grid = check.integer("grid", grid, 1, " (cells per side; the paper uses 4)")
@@ -94,8 +105,41 @@ class PatchSwapObjective(nn.Module):
         generator: torch.Generator | None = None,
         return_parts: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss of the batch `(x, y)` (and its four terms when `return_parts`)."""
-        partners, alone = in_batch_partners(y, generator)
-        parts, _ = self.pair_terms(model, x, x[partners], y, ~alone, generator)
+        """The loss of the batch `(x, y)` (and its terms when `return_parts`)."""
+        if self.pairing == "matched":
+            parts = self._matched_terms(model, x, y, generator)
+        else:
+            partners, alone = in_batch_partners(y, generator)
+            parts, _ = self.pair_terms(model, x, x[partners], y, ~alone, generator)
         loss = sum(parts.values())
         return (loss, parts) if return_parts else loss
+
+    def _matched_terms(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> dict[str, torch.Tensor]:
+        """Disjoint pairs of the batch, each image forwarded once: the lone samples ride in the
+        anchors' pass (so no pass is a batch of one for batch norm) and train on CE only."""
+        anchors, partners, alone = matched_pairs(y, generator)
+        n, pairs = len(y), len(anchors)
+        if pairs == 0:  # no class has two members here: plain cross-entropy
+            logits = model(x)
+            return {"ce_alone": self.loss.gamma * F.cross_entropy(logits.float(), y)}
+        xa, xb = patch_swap(
+            x[anchors], x[partners], self.grid, self.p, generator, one_cell=self.one_cell
+        )
+        first = torch.cat([xa, x[alone]])
+        if self.mode == "separate":
+            logits_first, logits_b = model(first), model(xb)
+        else:
+            both = model(torch.cat([first, xb]))
+            logits_first, logits_b = both[: len(first)], both[len(first) :]
+        parts = self.loss.components(logits_first[:pairs], logits_b, y[anchors])
+        parts = {k: v * (2 * pairs / n) for k, v in parts.items()}
+        if len(alone):
+            lone = F.cross_entropy(logits_first[pairs:].float(), y[alone])
+            parts["ce_alone"] = self.loss.gamma * lone * len(alone) / n
+        return parts

@@ -4,6 +4,10 @@
 batches of `2 * b` samples, the `b` anchors first and then their partners in the same order,
 so `x[:b]` and `x[b:]` are the pairs `(B_a, B_b)` of the paper. Each sample goes through the
 dataset's own (random) transform, so the two views of a pair are augmented independently.
+
+Matched pairs cost what hard label costs: `MatchedPairSampler` splits every class into random
+disjoint pairs each epoch, so a batch of `b` images holds `b / 2` pairs and every training
+image is forwarded once per epoch; `matched_pairs` does the same inside an ordinary batch.
 """
 
 from __future__ import annotations
@@ -64,6 +68,18 @@ def in_batch_partners(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise check.fail("generator", generator, "a torch.Generator or None")
     n = len(labels)
+    grouped, slot, sizes, starts = _grouped(labels, generator)
+    partners = torch.empty_like(grouped)
+    partners[grouped] = grouped[starts + (slot + 1) % sizes]
+    alone = torch.empty(n, dtype=torch.bool, device=labels.device)
+    alone[grouped] = sizes == 1
+    return partners, alone
+
+
+def _grouped(labels: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+    """The indices in a random order grouped by label, and per position its slot in its group
+    and its group's size."""
+    n = len(labels)
     device = generator.device if generator is not None else labels.device
     keys = torch.rand(n, generator=generator, device=device).to(labels.device)
     shuffled = torch.argsort(keys)
@@ -72,11 +88,27 @@ def in_batch_partners(
     starts = (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)
     sizes = counts.repeat_interleave(counts)
     slot = torch.arange(n, device=labels.device) - starts
-    partners = torch.empty_like(grouped)
-    partners[grouped] = grouped[starts + (slot + 1) % sizes]
-    alone = torch.empty(n, dtype=torch.bool, device=labels.device)
-    alone[grouped] = sizes == 1
-    return partners, alone
+    return grouped, slot, sizes, starts
+
+
+def matched_pairs(
+    labels: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Disjoint same-label pairs inside a batch: `(anchors, partners, alone)` index tensors.
+
+    Each class's members are put in a random order and paired two by two, so no sample is in
+    two pairs and none is paired with itself; the odd one out of a class with an odd count (or
+    a class alone in the batch) is returned in `alone` and trains on cross-entropy only. Every
+    index appears exactly once in `anchors`, `partners` or `alone`.
+    """
+    check.tensor("labels", labels, 1, "(N,)")
+    if not check.is_integer_dtype(labels.dtype):
+        raise PatchswapError(f"labels has dtype {labels.dtype}; pass integer class ids (N,)")
+    grouped, slot, sizes, _ = _grouped(labels, generator)
+    first = (slot % 2 == 0) & (slot + 1 < sizes)
+    where = torch.nonzero(first).flatten()
+    alone = grouped[(slot % 2 == 0) & (slot + 1 == sizes)]
+    return grouped[where], grouped[where + 1], alone
 
 
 class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
@@ -176,4 +208,88 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
         partners = partners[self.rank : total : self.num_replicas]
         for batch in range(len(self)):
             sl = slice(batch * self.batch_size, (batch + 1) * self.batch_size)
+            yield anchors[sl].tolist() + partners[sl].tolist()
+
+
+class MatchedPairSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of `batch_size` images as `batch_size / 2` disjoint same-class pairs, anchors
+    first and then their partners, with every training image in one pair per epoch.
+
+    Each epoch every class is split into random disjoint pairs and the pairs are shuffled, so
+    a run takes the steps and forwards the images of hard label at the same batch size. A class
+    with an odd count pairs its odd one out with a random other member, which is thus forwarded
+    a second time (at most one extra image per class and epoch; a class of one sample pairs it
+    with itself). With `num_replicas` processes the pairs are sharded as `DistributedSampler`
+    shards samples (the first pairs repeated to even out the shards).
+
+    Args:
+        labels: the training label of every dataset index.
+        batch_size: images per batch, even (`batch_size / 2` pairs).
+        seed: base seed; epoch `e` draws its pairs from a generator seeded from `(seed, e)`.
+        num_replicas: shard the pairs across this many distributed processes.
+        rank: this process's shard, in `[0, num_replicas)`.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray | torch.Tensor,
+        batch_size: int = 128,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        self.labels = _as_label_tensor(labels)
+        self.batch_size = check.integer("batch_size", batch_size, 2, " (images per batch)")
+        if batch_size % 2:
+            raise PatchswapError(
+                f"batch_size={batch_size} must be even with matched pairs (batch_size / 2 pairs "
+                "of images per step)"
+            )
+        self.num_replicas = check.integer("num_replicas", num_replicas, 1)
+        self.rank = check.integer("rank", rank, 0)
+        if rank >= num_replicas:
+            raise check.fail("rank", rank, f"in [0, num_replicas={num_replicas})")
+        self.seed = check.integer("seed", seed)
+        self.epoch = 0
+        counts = torch.bincount(self.labels)
+        self.num_pairs = int(((counts + 1) // 2).sum())  # odd classes: one pair more
+        self.pairs_per_rank = math.ceil(self.num_pairs / num_replicas)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = check.integer("epoch", epoch, 0)
+
+    def __len__(self) -> int:
+        return math.ceil(self.pairs_per_rank / (self.batch_size // 2))
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This epoch's `(anchors, partners)` over the whole set, in a random pair order."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        anchors, partners, alone = matched_pairs(self.labels, generator)
+        if len(alone):  # the odd one out of each odd class: a random classmate
+            order = torch.argsort(self.labels, stable=True)
+            counts = torch.bincount(self.labels)
+            starts = torch.cumsum(counts, 0) - counts
+            size = counts[self.labels[alone]]
+            draw = torch.rand(len(alone), generator=generator, dtype=torch.float64)
+            mate = order[starts[self.labels[alone]] + (draw * size).long().clamp(max=size - 1)]
+            self_pair = mate == alone  # drawn itself: take the next member of its class
+            nxt = order[starts[self.labels[alone]] + ((draw * size).long() + 1) % size]
+            mate = torch.where(self_pair & (size > 1), nxt, mate)
+            anchors, partners = torch.cat([anchors, alone]), torch.cat([partners, mate])
+        shuffle = torch.randperm(len(anchors), generator=generator)
+        return anchors[shuffle], partners[shuffle]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        anchors, partners = self.pairs()
+        total = self.pairs_per_rank * self.num_replicas
+        if total > len(anchors):
+            extra = torch.arange(total - len(anchors)) % len(anchors)
+            anchors, partners = torch.cat([anchors, anchors[extra]]), torch.cat(
+                [partners, partners[extra]]
+            )
+        anchors = anchors[self.rank : total : self.num_replicas]
+        partners = partners[self.rank : total : self.num_replicas]
+        per_batch = self.batch_size // 2
+        for batch in range(len(self)):
+            sl = slice(batch * per_batch, (batch + 1) * per_batch)
             yield anchors[sl].tolist() + partners[sl].tolist()

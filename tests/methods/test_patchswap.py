@@ -79,7 +79,9 @@ def test_dataset_pairs_use_the_objective_on_the_sampler_pairs():
 
 
 def test_unknown_pairs_is_one_line():
-    with pytest.raises(ConfigError, match="method.pairs='epoch' is unknown; valid: dataset, batch"):
+    with pytest.raises(
+        ConfigError, match="method.pairs=.epoch. is unknown; valid: dataset, batch, matched"
+    ):
         build_method({"name": "patchswap", "pairs": "epoch"}, bn_model(), CONTEXT)
 
 
@@ -111,3 +113,45 @@ def test_adaptive_p_r_resumes_exactly(tiny_run, tmp_path):
         "fashion_mnist/patchswap", adaptive_run, tmp_path / "runs"
     )
     assert state["method"]["epoch_hits"][1] > 0
+
+
+def test_matched_pairs_take_disjoint_pair_batches_from_the_sampler():
+    method = build_method({"name": "patchswap", "pairs": "matched"}, bn_model(), CONTEXT)
+    assert method.paired and method.matched
+    assert not build_method({"name": "patchswap"}, bn_model(), CONTEXT).matched
+
+
+@pytest.mark.parametrize("forward", ["separate", "joint"])
+def test_matched_pairs_forward_each_training_image_once_per_epoch(tiny_run, tmp_path, forward):
+    """Same steps and images per epoch as hard label at the same batch size (60 images:
+    10 classes of 6, none odd), on the device-resident data path, with either forward."""
+    from patchswap.config import load_config
+    from patchswap.engine.trainer import Trainer
+    from patchswap.recipes import find_recipe
+
+    extra = ("method.pairs=matched", f"method.forward={forward}", "epochs=1")
+    matched = Trainer(load_config(find_recipe("fashion_mnist/patchswap"), tiny_run(*extra)))
+    hard = Trainer(load_config(find_recipe("fashion_mnist/hard_label"), tiny_run("epochs=1")))
+    assert matched.loader_kind == "device"
+    assert len(matched.train_loader) == len(hard.train_loader)
+    seen = [i for _, _, index in matched.train_loader for i in index.tolist()]
+    assert sorted(seen) == list(range(60))
+    summary = matched.fit()
+    assert summary["epochs_done"] == 1
+
+
+def test_matched_pairs_resume_exactly(tiny_run, tmp_path):
+    def matched_run(*extra):
+        return tiny_run("method.pairs=matched", *extra)
+
+    assert_resume_continues_the_run("fashion_mnist/patchswap", matched_run, tmp_path / "runs")
+
+
+def test_matched_pairs_need_an_even_batch(tiny_run, tmp_path, capsys):
+    from patchswap.cli import main
+
+    sets = [a for o in tiny_run("method.pairs=matched", "batch_size=7") for a in ("--set", o)]
+    assert main(["train", "fashion_mnist/patchswap", *sets, "--quiet"]) == 2
+    assert (
+        "batch_size per process 7 must be even with method.pairs=matched" in capsys.readouterr().err
+    )

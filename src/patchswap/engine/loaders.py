@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..config import RunConfig
 from ..data import DataBundle
 from ..errors import ConfigError
-from ..pairs import IntraClassPairSampler
+from ..pairs import IntraClassPairSampler, MatchedPairSampler
 from .device_data import DeviceAugment, DeviceEvalLoader, DeviceLoader
 from .distributed import DistEnv
 
@@ -74,9 +74,23 @@ class ShuffledBatchSampler:
 
 
 def train_sampler(
-    labels: torch.Tensor, paired: bool, batch_size: int, seed: int, num_replicas: int, rank: int
-) -> IntraClassPairSampler | ShuffledBatchSampler:
-    """Pair batches (anchors then partners) for paired methods, shuffled batches otherwise."""
+    labels: torch.Tensor,
+    paired: bool,
+    batch_size: int,
+    seed: int,
+    num_replicas: int,
+    rank: int,
+    matched: bool = False,
+) -> IntraClassPairSampler | MatchedPairSampler | ShuffledBatchSampler:
+    """Pair batches (anchors then partners) for paired methods, shuffled batches otherwise;
+    `matched`: `batch_size` images as disjoint pairs instead of `batch_size` anchors."""
+    if paired and matched:
+        if batch_size % 2:
+            raise ConfigError(
+                f"batch_size per process {batch_size} must be even with method.pairs=matched "
+                "(batch_size / 2 pairs per step); set an even batch_size"
+            )
+        return MatchedPairSampler(labels, batch_size, seed, num_replicas, rank)
     if paired:
         return IntraClassPairSampler(
             labels,
@@ -96,6 +110,7 @@ def build_loaders(
     views: int,
     env: DistEnv,
     device: torch.device,
+    matched: bool = False,
 ) -> tuple[Iterable, Iterable, str]:
     """`(train_loader, eval_loader, kind)` for this process; kind is `device` or `dataloader`.
 
@@ -108,7 +123,7 @@ def build_loaders(
     """
     per_process = cfg.batch_size // env.world_size
     sampler = train_sampler(
-        data.train_labels, paired, per_process, cfg.seed, env.world_size, env.rank
+        data.train_labels, paired, per_process, cfg.seed, env.world_size, env.rank, matched
     )
     test_shard = range(env.rank, len(data.test), env.world_size)
     memory = None if cfg.data.loader == "dataloader" else data.in_memory

@@ -169,7 +169,13 @@ class Trainer:
             self.forward_model = torch.compile(self.forward_model)
 
         self.train_loader, self.test_loader, self.loader_kind = build_loaders(
-            cfg, self.data, self.method.paired, self.method.views, self.env, self.device
+            cfg,
+            self.data,
+            self.method.paired,
+            self.method.views,
+            self.env,
+            self.device,
+            self.method.matched,
         )
         self.method_params = [p for p in self.method.parameters() if p.requires_grad]
 

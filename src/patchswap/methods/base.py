@@ -9,7 +9,9 @@ The contract, everything the trainer relies on:
 - **Class attributes.** `name` (the registry key, `method: {name: ...}` in a recipe),
   `Options` (a dataclass: the recipe's other `method.*` keys, checked against its fields),
   `paired` (batches from `IntraClassPairSampler`: `B` anchors, then their `B` same-class
-  partners; may be set per instance in `__init__`), `views` (`V > 1`: every sample arrives as
+  partners; may be set per instance in `__init__`), `matched` (with `paired`: batches from
+  `MatchedPairSampler` instead, `B` images as `B / 2` disjoint pairs, anchors then partners,
+  each image once per epoch), `views` (`V > 1`: every sample arrives as
   `V` independently augmented views, images `(N, V, C, H, W)`).
 - **`__init__(model, options, context)`** builds the state; the model is the plain network
   (features are tapped with hooks, `methods.features`, never by changing it).
@@ -102,6 +104,7 @@ class Method(nn.Module):
 
     name: ClassVar[str]
     paired: ClassVar[bool] = False  # batches come from `IntraClassPairSampler`
+    matched: ClassVar[bool] = False  # paired batches are disjoint pairs (`MatchedPairSampler`)
     views: ClassVar[int] = 1  # independently augmented views of every sample (DDGSD, DLB: 2)
     Options: ClassVar[type] = NoOptions
 

@@ -31,10 +31,15 @@ statistics. CS-KD (alinlab/cs-kd `train.py`: anchors, then partners under `no_gr
 whole pair batch (this project's behaviour before 0.2; the study measures both).
 
 Pairs (`pairs: dataset`, the default): each anchor's partner is drawn from the whole training
-set by `IntraClassPairSampler`, as the paper. `pairs: batch` takes ordinary shuffled batches
-and pairs each sample with another of its class in the same batch (`in_batch_partners`, the
-same code as `PatchSwapObjective` for pipelines that own their loader); a sample whose class is
-alone in the batch trains on cross-entropy only.
+set by `IntraClassPairSampler`, as the paper; a step forwards `2 x batch_size` images.
+`pairs: batch` takes ordinary shuffled batches and pairs each sample with another of its class
+in the same batch (`in_batch_partners`, the same code as `PatchSwapObjective` for pipelines
+that own their loader); a sample whose class is alone in the batch trains on cross-entropy
+only. `pairs: matched` costs what hard label costs: each epoch every class is split into
+random disjoint pairs (`MatchedPairSampler`), a step of `batch_size` images holds
+`batch_size / 2` pairs, both members swapped and both with cross-entropy, the symmetric KL
+between them; every training image is forwarded once per epoch (the odd one out of a class
+with an odd count is paired with a random classmate, forwarded a second time).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from ..schedules import AdaptivePr, build_pr_schedule
 from ..swap import validate_swap_args
 from .base import Batch, Method, MethodContext, PairLogits, StepOutput
 
-PAIRS = ("dataset", "batch")
+PAIRS = ("dataset", "batch", "matched")
 
 
 @dataclass
@@ -73,7 +78,9 @@ class PatchSwapOptions:
     mix_options: dict[str, Any] = field(default_factory=dict)  # e.g. {prob: 0.5, beta: 1.0}
     forward: str = "separate"  # separate (Algorithm 1: two passes) | joint (one pass of 2B)
     # dataset: the partner comes from the whole training set (the paper; pair batches from
-    # IntraClassPairSampler); batch: from the same ordinary shuffled batch (in_batch_partners)
+    # IntraClassPairSampler); batch: from the same ordinary shuffled batch (in_batch_partners);
+    # matched: every class split into disjoint pairs each epoch, each image forwarded once
+    # (MatchedPairSampler): the steps and images of hard label at the same batch_size
     pairs: str = "dataset"
 
     def __post_init__(self) -> None:
@@ -109,7 +116,9 @@ class PatchSwap(Method):
 
     def __init__(self, model: nn.Module, options: PatchSwapOptions, context: MethodContext):
         super().__init__(model, options, context)
-        self.paired = options.pairs == "dataset"  # pair batches from the sampler, or not
+        # pair batches from a sampler (whole-set partners or disjoint pairs), or ordinary ones
+        self.paired = options.pairs in ("dataset", "matched")
+        self.matched = options.pairs == "matched"
         height, width = context.image_size
         try:
             validate_swap_args(height, width, options.grid, options.p)

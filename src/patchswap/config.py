@@ -39,6 +39,9 @@ class DataConfig:
     holdout_per_class: int | None = None
     augment: bool = True  # the dataset's standard training augmentation (crop + flip)
     crop_padding: int = 4  # padding of the random crop for small-image datasets
+    # the horizontal flip of small-image datasets; false with crop_padding > 0 is a random
+    # translation of up to crop_padding pixels
+    flip: bool = True
     image_size: int = 224  # ImageFolder only: RandomResizedCrop / center-crop size
     num_workers: int = 0
     # auto: device-resident batches for in-memory datasets (CIFAR, Fashion-MNIST) on any device,

@@ -168,3 +168,13 @@ def test_labels_outside_the_classes_fail(tmp_path, fashion_mnist_root):
         f"Fashion-MNIST in {root}: the training split has labels outside 0..9 (min 0, max 10); "
         "replace its files with valid ones"
     )
+
+
+def test_flip_off_leaves_a_random_translation(fashion_mnist_root):
+    on = build_datasets(DataConfig(name="fashion_mnist", root=str(fashion_mnist_root)))
+    off = build_datasets(
+        DataConfig(name="fashion_mnist", root=str(fashion_mnist_root), crop_padding=2, flip=False)
+    )
+    assert on.in_memory.augmentation.flip and not off.in_memory.augmentation.flip
+    assert off.in_memory.augmentation.crop_padding == 2
+    assert "RandomHorizontalFlip" not in repr(off.train.transform)

@@ -62,3 +62,21 @@ def test_a_cached_suite_without_the_tables_epsilons_is_evaluated_again(tiny_run,
     run_suite(folder, SuiteOptions(suites=("accuracy", "adversarial"), epsilons=(0.0, 0.001)))
     metrics = run_metrics(folder, summary, ["adversarial"], say=lambda _: None)
     assert all(0 <= metrics[key] <= 100 for key in EVALUATIONS["adversarial"])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.4])
+def test_noise_fit_splits_the_train_accuracy_into_flipped_and_kept_labels(tiny_run, tmp_path, rate):
+    cfg = load_config(None, tiny_run("epochs=1", f"data.label_noise.rate={rate}"))
+    summary = train(cfg, quiet=True)
+    folder = tmp_path / "runs" / "tiny"
+    metrics = run_metrics(folder, summary, ["gap", "noise_fit"], say=lambda _: None)
+    fit = json.loads((folder / "study-noise-fit.json").read_text())
+    if rate == 0:
+        assert math.isnan(metrics["train_top1_flipped"]) and fit["flipped"] == 0
+        assert metrics["train_top1_kept"] == pytest.approx(metrics["train_top1"])
+        return
+    record = json.loads((folder / "label_noise.json").read_text())
+    assert fit["flipped"] == record["num_flipped"] == 24  # 40% of 60
+    # two code paths agree: the gap's train top-1 is the count-weighted mean of the two parts
+    blended = (24 * metrics["train_top1_flipped"] + 36 * metrics["train_top1_kept"]) / 60
+    assert blended == pytest.approx(metrics["train_top1"])

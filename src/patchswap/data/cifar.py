@@ -161,7 +161,7 @@ def _load(
             )
         train = CifarSplit(spec, title, root, train=True)
         test = CifarSplit(spec, title, root, train=False)
-    augmentation = Augmentation(cfg.crop_padding, flip=True)
+    augmentation = Augmentation(cfg.crop_padding, flip=cfg.flip)
     return torchvision_source(
         train,
         test,

@@ -169,7 +169,7 @@ def load_fashion_mnist(cfg: DataConfig) -> DataSource:
     with data_errors(f"cannot load Fashion-MNIST from {folder.absolute()}", FIXES):
         train = FashionMNIST(str(root), train=True, download=cfg.download)
         test = FashionMNIST(str(root), train=False)
-    augmentation = Augmentation(cfg.crop_padding, flip=True)  # as the CIFAR recipe
+    augmentation = Augmentation(cfg.crop_padding, flip=cfg.flip)  # as the CIFAR recipe
     return torchvision_source(
         train,
         test,

@@ -74,3 +74,22 @@ def collect_logits(
         labels.append(targets)
     model.train(was_training)
     return torch.cat(logits), torch.cat(labels).long()
+
+
+@torch.no_grad()
+def correct_predictions(
+    model: nn.Module,
+    loader: Iterable,
+    device: torch.device | str,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """A CPU bool per sample of `loader`, in its order: whether the top-1 prediction is the
+    label (per-sample, where `evaluate` only sums)."""
+    was_training = model.training
+    model.eval()
+    hits = []
+    for images, targets, *_ in loader:
+        logits = model(images.to(device, memory_format=memory_format))
+        hits.append((logits.argmax(1) == targets.to(device)).cpu())
+    model.train(was_training)
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)

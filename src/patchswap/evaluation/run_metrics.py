@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ..engine.accuracy import correct_predictions
 from ..engine.loaders import build_eval_loader
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
@@ -42,6 +45,9 @@ EVALUATIONS = {
     ),
     "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
     "corruption": ("corruption_mean",),
+    # how much of the label noise a run fitted: train top-1 (un-augmented images, labels as
+    # trained) on the flipped labels alone, and on the correctly labelled rest
+    "noise_fit": ("train_top1_flipped", "train_top1_kept"),
 }
 SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
 _TABLE_EPSILONS = {key.split("_")[1] for key in EVALUATIONS["adversarial"]}  # as results.json keys
@@ -66,6 +72,8 @@ LABELS = {
     "fgsm_0.05": "FGSM 0.05",
     "ifgsm_0.05": "I-FGSM 0.05",
     "corruption_mean": "corruption mean",
+    "train_top1_flipped": "train top-1, flipped labels",
+    "train_top1_kept": "train top-1, correct labels",
 }
 
 
@@ -169,6 +177,34 @@ def _gap_metrics(folder: Path) -> dict[str, float]:
     return {"train_top1": gap["train_top1"], "gap": gap["gap"]}
 
 
+def _noise_fit_metrics(folder: Path) -> dict[str, float]:
+    """Train top-1 against the labels as trained, on the flipped and on the kept samples: the
+    first is how much of the wrong labels the run memorized (0 for a run without noise: nan)."""
+    cached = folder / "study-noise-fit.json"
+    if not cached.is_file():
+        run = load_for_evaluation(folder)
+        noise = run.data.label_noise
+        correct = correct_predictions(
+            run.model,
+            build_eval_loader(run.data.train_eval, run.cfg.eval_batch_size, 0, False),
+            run.device,
+            run.memory_format,
+        )
+        flipped = torch.zeros(len(correct), dtype=torch.bool)
+        if noise is not None:
+            flipped[noise.indices] = True
+        fit = {
+            "train_top1_flipped": 100 * correct[flipped].double().mean().item()
+            if flipped.any()
+            else math.nan,
+            "train_top1_kept": 100 * correct[~flipped].double().mean().item(),
+            "flipped": int(flipped.sum()),
+        }
+        atomic_write_text(cached, json.dumps(fit, indent=2) + "\n")
+    fit = json.loads(cached.read_text())
+    return {key: float(fit[key]) for key in EVALUATIONS["noise_fit"]}
+
+
 def run_metrics(
     folder: Path,
     summary: dict[str, Any],
@@ -183,4 +219,6 @@ def run_metrics(
         metrics.update(_suite_metrics(folder, suites, budget, say))
     if "gap" in evaluations:
         metrics.update(_gap_metrics(folder))
+    if "noise_fit" in evaluations:
+        metrics.update(_noise_fit_metrics(folder))
     return metrics

@@ -94,7 +94,12 @@ class PatchSwapObjective(nn.Module):
         else:
             logits = model(torch.cat([xa, xb]))
         half = len(xa)
+        self._observe(logits, target.repeat(2))
         return self.loss.components(logits[:half], logits[half:], target, paired), logits
+
+    def _observe(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Sees the swapped images' logits and labels of every step (a subclass may count
+        hits, as `integrations.ScheduledObjective` does for `AdaptivePr`); nothing here."""
 
     def forward(
         self,
@@ -137,6 +142,7 @@ class PatchSwapObjective(nn.Module):
         else:
             both = model(torch.cat([first, xb]))
             logits_first, logits_b = both[: len(first)], both[len(first) :]
+        self._observe(torch.cat([logits_first[:pairs], logits_b]), y[anchors].repeat(2))
         parts = self.loss.components(logits_first[:pairs], logits_b, y[anchors])
         parts = {k: v * (2 * pairs / n) for k, v in parts.items()}
         if len(alone):

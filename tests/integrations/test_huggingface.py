@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_net
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -46,17 +47,6 @@ class Images(Dataset):
         return {"pixel_values": self.x[i], "labels": int(self.y[i])}
 
 
-def tiny_net() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, CLASSES),
-    )
-
-
 def tiny_hf_resnet() -> nn.Module:
     """A randomly initialized transformers classifier (no download): returns `.logits`."""
     config = transformers.ResNetConfig(
@@ -81,7 +71,10 @@ class Logits(nn.Module):
         return self.model(x).logits
 
 
-MODELS = {"torch": (tiny_net, lambda m: m), "transformers": (tiny_hf_resnet, Logits)}
+MODELS = {
+    "torch": (lambda: tiny_net(CLASSES), lambda m: m),
+    "transformers": (tiny_hf_resnet, Logits),
+}
 
 
 class Recording(PatchSwapTrainer):
@@ -166,13 +159,17 @@ def test_evaluation_is_a_plain_forward_with_cross_entropy(kind, tmp_path):
 
 
 def test_the_trainer_names_missing_batch_keys_and_refuses_other_losses(tmp_path):
-    trainer = PatchSwapTrainer(model=tiny_net(), args=arguments(tmp_path))
+    trainer = PatchSwapTrainer(model=tiny_net(CLASSES), args=arguments(tmp_path))
     with pytest.raises(PatchswapError, match="'pixel_values' and 'labels'.*got keys \\['x'\\]"):
         trainer.compute_loss(trainer.model, {"x": torch.zeros(2, 3, 16, 16)})
     with pytest.raises(PatchswapError, match="label_smoothing_factor"):
-        PatchSwapTrainer(model=tiny_net(), args=arguments(tmp_path, label_smoothing_factor=0.1))
+        PatchSwapTrainer(
+            model=tiny_net(CLASSES), args=arguments(tmp_path, label_smoothing_factor=0.1)
+        )
     with pytest.raises(PatchswapError, match="compute_loss_func"):
-        PatchSwapTrainer(tiny_net(), arguments(tmp_path), compute_loss_func=lambda *a, **k: 0)
+        PatchSwapTrainer(
+            tiny_net(CLASSES), arguments(tmp_path), compute_loss_func=lambda *a, **k: 0
+        )
 
 
 def test_a_missing_transformers_names_the_extra(monkeypatch):

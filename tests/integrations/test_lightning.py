@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+from tiny_models import tiny_net
 from torch.utils.data import DataLoader, TensorDataset
 
 from patchswap import AdaptivePr, PatchSwapObjective, ProgressivePr
@@ -32,17 +32,6 @@ pytestmark = [  # Lightning's hints about num_workers and its own deprecations, 
 CLASSES, SAMPLES, BATCH = 4, 32, 16
 
 
-def tiny_net() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, CLASSES),
-    )
-
-
 def tiny_loader() -> DataLoader:
     generator = torch.Generator().manual_seed(0)
     y = torch.arange(SAMPLES) % CLASSES
@@ -55,7 +44,7 @@ class Classifier(pl.LightningModule):
 
     def __init__(self, objective: PatchSwapObjective, generator: torch.Generator) -> None:
         super().__init__()
-        self.net = tiny_net()
+        self.net = tiny_net(CLASSES)
         self.patchswap = objective
         self.generator = generator
         self.steps: list[tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor, float]] = []
@@ -95,7 +84,7 @@ def replay(steps: list, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each recorded step's loss recomputed by a fresh `PatchSwapObjective` and generator, with
     the swapped-pair logits (for the adaptive schedule's accuracy)."""
     generator = torch.Generator().manual_seed(seed)
-    net, out = tiny_net(), []
+    net, out = tiny_net(CLASSES), []
     for before, x, y, _, p in steps:
         net.load_state_dict(before)
         reference = PatchSwapObjective(grid=4, p=p)
@@ -124,6 +113,20 @@ def test_training_step_loss_equals_the_objective_and_progressive_pr_steps_per_ep
         torch.testing.assert_close(loss, expected)
     changed = [not torch.equal(initial[k], v) for k, v in module.net.state_dict().items()]
     assert any(changed)
+
+
+def test_matched_pairing_in_training_step_equals_the_objective(tmp_path):
+    pl.seed_everything(0)
+    objective = ScheduledObjective(ProgressivePr(2), grid=4, pairing="matched")
+    module = Classifier(objective, torch.Generator().manual_seed(11))
+    fit(module, tmp_path)
+    generator, net = torch.Generator().manual_seed(11), tiny_net(CLASSES)
+    for before, x, y, loss, p in module.steps:
+        net.load_state_dict(before)
+        expected = PatchSwapObjective(grid=4, p=p, pairing="matched")(
+            net, x, y, generator=generator
+        )
+        torch.testing.assert_close(loss, expected.detach())
 
 
 def test_adaptive_pr_reads_the_previous_epochs_swapped_pair_accuracy(tmp_path):

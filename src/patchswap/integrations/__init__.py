@@ -51,7 +51,7 @@ class ScheduledObjective(PatchSwapObjective):
     Args:
         schedule: `ConstantPr`, `ProgressivePr`, `AdaptivePr` (`build_pr_schedule`) or any
             callable from a 1-based epoch to a probability.
-        grid, temperature, gamma, alpha, forward, one_cell: as `PatchSwapObjective`.
+        grid, temperature, gamma, alpha, forward, one_cell, pairing: as `PatchSwapObjective`.
     """
 
     def __init__(
@@ -64,11 +64,14 @@ class ScheduledObjective(PatchSwapObjective):
         *,
         forward: str = "separate",
         one_cell: bool = False,
+        pairing: str = "batch",
     ) -> None:
         if not callable(schedule):
             raise check.fail("schedule", schedule, "a p_r schedule such as ProgressivePr(epochs)")
         p = check.probability("schedule(1)", schedule(1))
-        super().__init__(grid, p, temperature, gamma, alpha, forward=forward, one_cell=one_cell)
+        super().__init__(
+            grid, p, temperature, gamma, alpha, forward=forward, one_cell=one_cell, pairing=pairing
+        )
         self.schedule = schedule
         self.adaptive = isinstance(schedule, AdaptivePr)
         self.last_accuracy: float | None = None  # what AdaptivePr read at the last epoch start
@@ -77,24 +80,14 @@ class ScheduledObjective(PatchSwapObjective):
         # with the module's state_dict all the same (`get_extra_state`).
         self.epoch_hits = torch.zeros(2, dtype=torch.float64)
 
-    def pair_terms(
-        self,
-        model: nn.Module,
-        xa: torch.Tensor,
-        xb: torch.Tensor,
-        target: torch.Tensor,
-        paired: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """`PatchSwapObjective.pair_terms`, counting top-1 hits on the swapped pairs in training
-        for `AdaptivePr` (on the device: no host sync per step)."""
-        terms, logits = super().pair_terms(model, xa, xb, target, paired, generator)
+    def _observe(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Count top-1 hits on the swapped images in training, for `AdaptivePr` (on the
+        device: no host sync per step), whichever pairing made them."""
         if self.adaptive and torch.is_grad_enabled():
             if self.epoch_hits.device != logits.device:  # follows the model, not `.to()`
                 self.epoch_hits = self.epoch_hits.to(logits.device)
-            hits = (logits.detach().argmax(1) == target.repeat(2)).sum()
+            hits = (logits.detach().argmax(1) == targets).sum()
             self.epoch_hits += torch.stack([hits.to(torch.float64), hits.new_tensor(len(logits))])
-        return terms, logits
 
     def start_epoch(self, epoch: int, device: torch.device | str | None = None) -> float:
         """Set and return `p_r` for `epoch` (1-based); `AdaptivePr` gets the previous epoch's

@@ -118,6 +118,8 @@ def test_adaptive_p_r_resumes_exactly(tiny_run, tmp_path):
 def test_matched_pairs_take_disjoint_pair_batches_from_the_sampler():
     method = build_method({"name": "patchswap", "pairs": "matched"}, bn_model(), CONTEXT)
     assert method.paired and method.matched
+    assert method.objective.mode == "joint"  # the default forward of matched pairs
+    assert build_method({"name": "patchswap"}, bn_model(), CONTEXT).objective.mode == "separate"
     assert not build_method({"name": "patchswap"}, bn_model(), CONTEXT).matched
 
 

@@ -22,13 +22,15 @@ targets stay exact. Cutout draws a hole per image, independently in each half, a
 per-sample transform would. The CE terms become `lam CE(y_a) + (1-lam) CE(y_b)`; the KL
 terms between the halves are unchanged. `mix: none` (the default) is the plain method.
 
-Forward (`forward: separate`, the default): the swapped anchors and the swapped partners go
-through the network in **two passes**, as Algorithm 1 of the paper computes `f(x_a_hat)` and
-`f(x_b_hat)` (lines 3-4); in train mode batch norm normalizes each half with its own batch
-statistics. CS-KD (alinlab/cs-kd `train.py`: anchors, then partners under `no_grad`) and DLB
-(`dlb.py`: this batch, then the previous one) forward their halves separately too.
-`forward: joint` sends the `2 x batch_size` images through one pass, batch statistics over the
-whole pair batch (this project's behaviour before 0.2; the study measures both).
+Forward (`forward: separate`, the default except with matched pairs): the swapped anchors and
+the swapped partners go through the network in **two passes**, as Algorithm 1 computes
+`f(x_a_hat)` and `f(x_b_hat)` (lines 3-4); in train mode batch norm normalizes each half with
+its own batch statistics. CS-KD (alinlab/cs-kd `train.py`: anchors, then partners under
+`no_grad`) and DLB (`dlb.py`: this batch, then the previous one) forward their halves
+separately too.
+`forward: joint` sends the pair batch through one pass, batch statistics over the whole pair
+batch (this project's behaviour before 0.2; the study measures both); it is the default with
+`pairs: matched`, where it makes a step cost what a hard-label step costs.
 
 Pairs (`pairs: dataset`, the default): each anchor's partner is drawn from the whole training
 set by `IntraClassPairSampler`, as the paper; a step forwards `2 x batch_size` images.
@@ -76,7 +78,10 @@ class PatchSwapOptions:
     alpha: float = 1.0  # KL weight
     mix: str = "none"  # none | cutout | cutmix | mixup, applied before the swap (Table 13)
     mix_options: dict[str, Any] = field(default_factory=dict)  # e.g. {prob: 0.5, beta: 1.0}
-    forward: str = "separate"  # separate (Algorithm 1: two passes) | joint (one pass of 2B)
+    # separate (Algorithm 1: two passes) | joint (one pass of the pair batch); unset: separate,
+    # except joint with matched pairs, which then cost what hard label costs per epoch
+    # (benchmarks/matched_cost.py) with the same accuracy as separate (plan ablations)
+    forward: str | None = None
     # dataset: the partner comes from the whole training set (the paper; pair batches from
     # IntraClassPairSampler); batch: from the same ordinary shuffled batch (in_batch_partners);
     # matched: every class split into disjoint pairs each epoch, each image forwarded once
@@ -84,6 +89,8 @@ class PatchSwapOptions:
     pairs: str = "dataset"
 
     def __post_init__(self) -> None:
+        if self.forward is None:
+            self.forward = "joint" if self.pairs == "matched" else "separate"
         for key, valid in (("forward", FORWARDS), ("pairs", PAIRS)):
             if getattr(self, key) not in valid:
                 raise ConfigError(

@@ -149,3 +149,22 @@ def test_instance_ids_instead_of_label_ids_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match="8-bit grey PNGs of label ids"):
         cityscapes_segmentation(tmp_path, "train")[0]
+
+
+def test_value_that_is_no_label_id_is_refused_when_the_split_is_built(tmp_path: Path) -> None:
+    for frame in (1, 2):
+        _write_city_frame(tmp_path, "val", "lindau", 0, frame)
+    target = tmp_path / "gtFine" / "val" / "lindau" / "lindau_000000_000002_gtFine_labelIds.png"
+    ids = np.array(Image.open(target))
+    ids[5, 5] = 40  # cityscapesScripts' labels.py stops at 33 (and -1, 255 in a uint8 mask)
+    Image.fromarray(ids).save(target)
+    with pytest.raises(DataError) as err:
+        cityscapes_segmentation(tmp_path, "val")
+    assert str(err.value) == (
+        f"{target}: label id 40 is out of range; Cityscapes label ids are 0-33 and 255 "
+        "(license plate's -1)"
+    )
+    ids[5, 5] = 33  # bicycle: read, and the second start takes it from the cache
+    Image.fromarray(ids).save(target)
+    assert len(cityscapes_segmentation(tmp_path, "val")) == 2
+    assert len(cityscapes_segmentation(tmp_path, "val")) == 2

@@ -7,13 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from torchmetrics.classification import MulticlassJaccardIndex
+from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassJaccardIndex
 from torchvision import tv_tensors
 
 from patchswap.dense.metrics import (
     SegmentationScores,
     VOCAveragePrecision,
     average_precision,
+    confusion_counts,
     segmentation_confusion,
 )
 from patchswap.errors import PatchswapError
@@ -50,6 +51,49 @@ def test_iou_agrees_with_torchmetrics_jaccard() -> None:
     scores = SegmentationScores.from_confusion(segmentation_confusion(6)(pred, target))
     jaccard = MulticlassJaccardIndex(6, average=None, ignore_index=255)(pred, target)
     assert scores.iou == pytest.approx(jaccard.tolist())
+
+
+def _reference_confusion(pred: np.ndarray, target: np.ndarray, classes: int) -> np.ndarray:
+    """The plain definition: one count per scored pixel at (ground truth, prediction)."""
+    matrix = np.zeros((classes, classes), np.int64)
+    scored = target != 255
+    np.add.at(matrix, (target[scored], pred[scored]), 1)
+    return matrix
+
+
+@pytest.mark.parametrize("classes", [2, 6, 19, 21, 150])
+def test_confusion_counts_match_the_definition_in_deterministic_mode(classes: int) -> None:
+    generator = torch.Generator().manual_seed(classes)
+    target = torch.randint(0, classes, (3, 37, 53), generator=generator)
+    target[torch.rand(target.shape, generator=generator) < 0.2] = 255  # void, scattered
+    pred = torch.randint(0, classes, target.shape, generator=generator)
+    expected = _reference_confusion(pred.numpy(), target.numpy(), classes)
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)  # strict: an op it flags would raise
+    try:
+        for chunk in (7, 1000, 1 << 22):  # chunk edges inside, at and past the maps
+            counts = confusion_counts(pred, target, classes, chunk_pixels=chunk)
+            assert counts.dtype == torch.int64 and np.array_equal(counts.numpy(), expected)
+        uint8 = confusion_counts(pred.to(torch.uint8), target.to(torch.uint8), classes)
+        assert np.array_equal(uint8.numpy(), expected)  # masks as the readers give them
+    finally:
+        torch.use_deterministic_algorithms(before)
+    # what torchmetrics' MulticlassConfusionMatrix counted before (non-deterministic path)
+    previous = MulticlassConfusionMatrix(classes, ignore_index=255)(pred, target)
+    assert torch.equal(counts, previous)
+    assert int(counts.sum()) == int((target != 255).sum())
+
+
+def test_confusion_refuses_ids_out_of_range() -> None:
+    target = torch.tensor([[0, 255, 30]])
+    with pytest.raises(PatchswapError, match="target holds class id 30; valid ids are 0-20"):
+        confusion_counts(torch.zeros_like(target), target, 21)
+    with pytest.raises(PatchswapError, match="prediction holds class id -1"):
+        confusion_counts(torch.tensor([[0, 0, -1]]), torch.tensor([[0, 0, 1]]), 21)
+    with pytest.raises(PatchswapError, match=r"\(1, 3\) and target \(3,\) differ"):
+        confusion_counts(torch.zeros(1, 3, dtype=torch.long), torch.zeros(3, dtype=torch.long), 4)
+    all_void = confusion_counts(torch.tensor([[3]]), torch.tensor([[255]]), 4)
+    assert all_void.shape == (4, 4) and not all_void.any()
 
 
 def _boxes(*boxes: list[float]) -> tv_tensors.BoundingBoxes:

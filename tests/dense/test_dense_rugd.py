@@ -228,4 +228,10 @@ def test_bad_colormap_and_grey_annotation(tmp_path: Path) -> None:
     assert mask[0, :2].tolist() == [4, 255]
     Image.fromarray(annotation[..., 0]).save(target)
     with pytest.raises(DataError, match="is a L image; RUGD annotations are colour-coded"):
-        rugd_segmentation(tmp_path, "val")[0]
+        rugd_segmentation(tmp_path, "val")  # when the split is built, before any item
+    Image.fromarray(annotation[:-11]).save(target)
+    with pytest.raises(DataError, match=r"park-8_00001.png is 55x33 pixels but its image .* 55x44"):
+        rugd_segmentation(tmp_path, "val")
+    target.write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"cannot read .*RUGD_annotations/park-8/park-8_00001.png"):
+        rugd_segmentation(tmp_path, "val")

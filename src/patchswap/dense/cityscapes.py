@@ -5,6 +5,8 @@ set cannot be downloaded by code: it needs a login, so a missing split is one li
 the files go), lists the frames in a fixed order, and maps the label ids of the
 `*_gtFine_labelIds.png` masks to the 19 train ids every Cityscapes mIoU is reported on
 (cityscapesScripts' `labels.py`; every other id, -1 license plate included, is ignored: 255).
+Building a split reads every mask once (`annotations`, cached): a value that is no Cityscapes
+label id (0-33, or 255 for -1) is refused there in one line, not mapped to void unnoticed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torchvision.transforms.v2 import functional as F
 
 from ..data.files import data_errors
 from ..errors import DataError, unknown_name
+from .annotations import Item, checked_facts, distinct_values, read_mask, refuse_ids
 from .voc import IGNORE_INDEX, Sample
 
 # the 19 evaluated classes, in train-id order (cityscapesScripts' labels.py, trainId 0..18)
@@ -33,6 +36,9 @@ CITYSCAPES_SPLITS = ("train", "val", "test")
 CITYSCAPES_URL = "https://www.cityscapes-dataset.com/downloads/"
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TARGET_SUFFIX = "_gtFine_labelIds.png"
+MASK_HINT = f"Cityscapes *{TARGET_SUFFIX} masks are 8-bit grey PNGs of label ids"
+# the label ids a labelIds mask may hold: labels.py's 0..33, and -1 (license plate) as uint8
+LABEL_IDS = frozenset(label.id % 256 for label in Cityscapes.classes)
 
 
 def _label_to_train_id() -> np.ndarray:
@@ -62,16 +68,18 @@ class _CityscapesSample:
     def __call__(self, image: Image.Image, mask: Image.Image) -> Sample:
         if mask.mode not in ("L", "P"):
             mask.close()  # torchvision opened it; it is not read
-            raise DataError(
-                f"mask {mask.filename!r} is a {mask.mode} image; Cityscapes *{TARGET_SUFFIX} "
-                "masks are 8-bit grey PNGs of label ids"
-            )
+            raise DataError(f"mask {mask.filename!r} is a {mask.mode} image; {MASK_HINT}")
         train_ids = LABEL_TO_TRAIN_ID[np.asarray(mask)]
         sample = (
             tv_tensors.Image(F.pil_to_tensor(image)),
             tv_tensors.Mask(torch.from_numpy(train_ids)),
         )
         return self.transforms(*sample) if self.transforms is not None else sample
+
+
+def _mask_values(item: Item) -> list[int]:
+    mask, image = item
+    return distinct_values(read_mask(mask, image, ("L", "P"), MASK_HINT))
 
 
 def _check_layout(root: Path, split: str) -> None:
@@ -98,6 +106,8 @@ def cityscapes_segmentation(
     Masks hold train ids 0..18 (`CITYSCAPES_CLASSES`) and 255 for every pixel Cityscapes does
     not score. Frames are sorted by path (torchvision lists folders in directory order, which
     differs between file systems). The public test split's masks are placeholders: score on val.
+    Every mask is read here once (then cached): one whose mode or size is wrong, or that holds
+    a value that is no Cityscapes label id, is refused in one line naming it and the value.
     """
     if split not in CITYSCAPES_SPLITS:
         raise unknown_name("Cityscapes split", split, list(CITYSCAPES_SPLITS))
@@ -129,4 +139,9 @@ def cityscapes_segmentation(
         )
     dataset.images = [image for image, _ in pairs]
     dataset.targets = [targets for _, targets in pairs]
+    masks = [targets[0] for targets in dataset.targets]
+    values = checked_facts("cityscapes-mask", root, list(zip(masks, dataset.images)), _mask_values)
+    known = sorted(LABEL_IDS - {IGNORE_INDEX})
+    describe = f"Cityscapes label ids are {known[0]}-{known[-1]} and 255 (license plate's -1)"
+    refuse_ids(masks, values, set(LABEL_IDS), describe, noun="label id")
     return dataset

@@ -97,7 +97,12 @@ def _one_split(cfg: DenseDataConfig, task: str, split: str, train: bool) -> Data
     year, image_set = _year_and_set(split)
     if task == "segmentation":
         return voc_segmentation(
-            cfg.root, image_set, year=year, sbd_aug=cfg.sbd_aug and train, transforms=transforms
+            cfg.root,
+            image_set,
+            year=year,
+            sbd_aug=cfg.sbd_aug and train,
+            classes=_classes(cfg.name),
+            transforms=transforms,
         )
     return voc_detection(
         cfg.root, image_set, year=year, classes=_classes(cfg.name), transforms=transforms

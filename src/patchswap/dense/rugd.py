@@ -12,7 +12,10 @@ setup Section 4.3 follows): `rugd_group6` in github.com/rayguan97/GANav-offroad,
 `tools/convert_datasets/rugd_relabel6.py` (`Groups`, with void -> background) and
 `mmseg/datasets/rugd_group6.py` (class order). They are Table 7's classes; the ids are
 GANav's, so masks and predictions match its `*_group6.png` files (Table 8 lists them in the
-order 1, 2, 3, 4, 5, 0). A colour that is in no colormap is ignored (255).
+order 1, 2, 3, 4, 5, 0). A colour that is in no colormap is ignored (255): RUGD's masks hold
+colours, not ids, so there is no id to refuse; building a split still reads every annotation
+once (`annotations`, cached), so one that is unreadable, not colour-coded or not the size of
+its frame is refused in one line then, not mid-epoch.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ from torchvision.datasets import VisionDataset
 from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError, unknown_name
+from .annotations import Item, checked_facts, read_mask
 from .voc import IGNORE_INDEX, Sample
 
 FRAMES_DIR = "RUGD_frames-with-annotations"
 ANNOTATIONS_DIR = "RUGD_annotations"
 COLORMAP_FILE = "RUGD_annotation-colormap.txt"  # under ANNOTATIONS_DIR
 RUGD_URL = "http://rugd.vision/"
+MASK_MODES = ("RGB", "RGBA", "P")
+MASK_HINT = "RUGD annotations are colour-coded RGB PNGs"
 
 # RUGD_annotation-colormap.txt of the release: class id (line order) -> name, RGB
 RUGD_COLORMAP: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -150,15 +156,20 @@ class RUGDSegmentation(VisionDataset):
         with Image.open(self.images[index]) as image:
             pixels = F.pil_to_tensor(image.convert("RGB"))
         with Image.open(self.targets[index]) as mask:
-            if mask.mode not in ("RGB", "RGBA", "P"):
+            if mask.mode not in MASK_MODES:
                 raise DataError(
-                    f"RUGD annotation {self.targets[index]} is a {mask.mode} image; RUGD "
-                    "annotations are colour-coded RGB PNGs"
+                    f"RUGD annotation {self.targets[index]} is a {mask.mode} image; {MASK_HINT}"
                 )
             rgb = np.asarray(mask.convert("RGB"))
         coarse = colors_to_coarse(rgb, self.keys, self.values)
         sample = (tv_tensors.Image(pixels), tv_tensors.Mask(torch.from_numpy(coarse)))
         return self.transforms(*sample) if self.transforms is not None else sample
+
+
+def _readable(item: Item) -> None:
+    """Nothing to keep: the annotation decodes, is colour-coded and has its frame's size."""
+    mask, image = item
+    read_mask(mask, image, MASK_MODES, MASK_HINT)
 
 
 def _sequence_frames(root: Path, sequence: str) -> list[str]:
@@ -255,4 +266,6 @@ def rugd_segmentation(
     )
     if not colors:
         raise DataError(f"{colormap} lists no colours; RUGD's lists void and 24 classes")
-    return RUGDSegmentation(root, frames, colors, transforms)
+    dataset = RUGDSegmentation(root, frames, colors, transforms)
+    checked_facts("rugd-mask", root, list(zip(dataset.targets, dataset.images)), _readable)
+    return dataset

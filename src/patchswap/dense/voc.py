@@ -5,10 +5,14 @@ the layout first (a missing set is one line saying where the files go), turns th
 masks and XML dicts into `tv_tensors`, and builds the joint augmentation with transforms v2 so
 image, mask and boxes stay aligned. torchvision's own `wrap_dataset_for_transforms_v2` is not
 used: it knows only VOC's 20 class names, drops `difficult` and keeps VOC's 1-based corners.
+Building a set reads every mask or XML of the split once (`annotations`, cached): an id out of
+range or a box that is not one is refused in one line there, not mid-epoch.
 """
 
 from __future__ import annotations
 
+import math
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from torchvision.transforms.v2 import functional as F
 
 from ..data.files import data_errors
 from ..errors import DataError, PatchswapError
+from .annotations import Item, checked_facts, distinct_values, read_mask, refuse_ids
 
 IGNORE_INDEX = 255  # VOC's 'void': object borders and unlabelled pixels, never scored
 VOC_CLASSES = (
@@ -39,6 +44,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SBD_PATH = "Segmentation/train_aug.txt"  # SBD-augmented training list, under ImageSets/
 SCENES_HINT = "python -m patchswap.dense.scenes"
+MASK_MODES = ("P", "L")
+MASK_HINT = "VOC masks are palette or grey PNGs whose values are class ids"
 
 Sample = tuple[tv_tensors.Image, Any]
 
@@ -110,13 +117,82 @@ class _SegmentationSample:
         self.transforms = transforms
 
     def __call__(self, image: Image.Image, mask: Image.Image) -> Sample:
-        if mask.mode not in ("P", "L"):
-            raise DataError(
-                f"mask {mask.filename!r} is a {mask.mode} image; VOC masks are palette or "
-                "grey PNGs whose values are class ids"
-            )
+        if mask.mode not in MASK_MODES:
+            raise DataError(f"mask {mask.filename!r} is a {mask.mode} image; {MASK_HINT}")
         sample = (_image(image), tv_tensors.Mask(torch.from_numpy(np.array(mask))))
         return self.transforms(*sample) if self.transforms is not None else sample
+
+
+def voc_objects(
+    annotation: Any, where: str, canvas: tuple[int, int]
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Object names, boxes and `difficult` flags of one VOC XML (torchvision's dict of it).
+
+    Boxes are float32 (N, 4), 0-based continuous XYXY, clipped to the image (`canvas` is
+    (height, width)) as torchvision's `ClampBoundingBoxes` would; flags are bool (N,). An XML
+    without objects (a background-only image) gives N = 0. A missing name or coordinate, a
+    coordinate that is not a number, xmax < xmin or ymax < ymin, a box wholly outside the image
+    or a `difficult` other than 0 or 1 is a DataError naming `where`, the object and the value.
+    """
+    body = annotation if isinstance(annotation, dict) else {}
+    objects = body.get("object", [])
+    objects = objects if isinstance(objects, list) else [objects]
+    height, width = canvas
+    names: list[str] = []
+    boxes: list[list[float]] = []
+    difficult: list[bool] = []
+    for number, obj in enumerate(objects, start=1):
+        at = f"{where}: object {number} of {len(objects)}"
+        name = obj.get("name") if isinstance(obj, dict) else None
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{at} has no <name>")
+        at = f"{at} ({name})"
+        bndbox = obj.get("bndbox")
+        corner: dict[str, float] = {}
+        for key in ("xmin", "ymin", "xmax", "ymax"):
+            text = bndbox.get(key) if isinstance(bndbox, dict) else None
+            if text is None:
+                raise DataError(f"{at} has no <bndbox><{key}>")
+            try:
+                corner[key] = float(text)
+            except (TypeError, ValueError):
+                corner[key] = math.nan
+            if not math.isfinite(corner[key]):
+                raise DataError(f"{at}: {key} is {text!r}, not a number")
+        for low, high in (("xmin", "xmax"), ("ymin", "ymax")):
+            if corner[high] < corner[low]:
+                raise DataError(f"{at}: {high} {corner[high]:g} < {low} {corner[low]:g}")
+        # 1-based inclusive corners -> the pixels' continuous extent, within the image
+        box = [
+            max(corner["xmin"] - 1, 0.0),
+            max(corner["ymin"] - 1, 0.0),
+            min(corner["xmax"], float(width)),
+            min(corner["ymax"], float(height)),
+        ]
+        if box[2] <= box[0] or box[3] <= box[1]:
+            given = ", ".join(f"{corner[k]:g}" for k in ("xmin", "ymin", "xmax", "ymax"))
+            raise DataError(f"{at}: box ({given}) lies outside the {width}x{height} image")
+        flag = obj.get("difficult", "0")
+        if flag not in ("0", "1"):
+            raise DataError(f"{at}: difficult is {flag!r}, not 0 or 1")
+        names.append(name)
+        boxes.append(box)
+        difficult.append(flag == "1")
+    return (
+        names,
+        torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        torch.tensor(difficult, dtype=torch.bool),
+    )
+
+
+def _unknown_names(where: str, names: Sequence[str], classes: Sequence[str]) -> DataError | None:
+    unknown = sorted(set(names) - set(classes))
+    if not unknown:
+        return None
+    return DataError(
+        f"{where}: object names {', '.join(unknown)} are not among the classes given "
+        f"({', '.join(classes)}); pass the set's class names"
+    )
 
 
 class _DetectionSample:
@@ -132,30 +208,41 @@ class _DetectionSample:
         self.transforms = transforms
 
     def __call__(self, image: Image.Image, annotation: dict) -> Sample:
-        objects = annotation["annotation"].get("object", [])
-        objects = objects if isinstance(objects, list) else [objects]
-        unknown = sorted({o["name"] for o in objects} - self.classes.keys())
-        if unknown:
-            raise DataError(
-                f"{annotation['annotation'].get('filename', 'an annotation')}: object names "
-                f"{', '.join(unknown)} are not among the classes given ({', '.join(self.classes)})"
-                "; pass the set's class names"
-            )
-        corners = [
-            [float(o["bndbox"][k]) for k in ("xmin", "ymin", "xmax", "ymax")] for o in objects
-        ]
-        boxes = torch.tensor(corners, dtype=torch.float32).reshape(-1, 4) - torch.tensor(
-            [1.0, 1.0, 0.0, 0.0]
-        )
+        body = annotation.get("annotation")
+        where = body.get("filename", "an annotation") if isinstance(body, dict) else "an annotation"
+        names, boxes, difficult = voc_objects(body, str(where), (image.height, image.width))
+        refusal = _unknown_names(str(where), names, list(self.classes))
+        if refusal is not None:
+            raise refusal
         target = {
             "boxes": tv_tensors.BoundingBoxes(
                 boxes, format="XYXY", canvas_size=(image.height, image.width)
             ),
-            "labels": torch.tensor([self.classes[o["name"]] for o in objects], dtype=torch.int64),
-            "difficult": torch.tensor([o.get("difficult", "0") == "1" for o in objects]),
+            "labels": torch.tensor([self.classes[n] for n in names], dtype=torch.int64),
+            "difficult": difficult,
         }
         sample = (_image(image), target)
         return self.transforms(*sample) if self.transforms is not None else sample
+
+
+def _xml_names(item: Item) -> list[str]:
+    """The object names of one (XML, image) pair, after `voc_objects` accepted its objects."""
+    xml, image = item
+    try:
+        root = ET.parse(xml).getroot()
+    except ET.ParseError as err:
+        raise DataError(f"{xml} is not well-formed XML ({err})") from err
+    if root.tag != "annotation":
+        raise DataError(f"{xml} is not a VOC annotation: its root is <{root.tag}>")
+    with Image.open(image) as photo:
+        width, height = photo.size
+    body = VOCDetection.parse_voc_xml(root).get("annotation")
+    return voc_objects(body, xml, (height, width))[0]
+
+
+def _mask_values(item: Item) -> list[int]:
+    mask, image = item
+    return distinct_values(read_mask(mask, image, MASK_MODES, MASK_HINT))
 
 
 def voc_segmentation(
@@ -164,6 +251,7 @@ def voc_segmentation(
     *,
     year: str = "2012",
     sbd_aug: bool = False,
+    classes: Sequence[str] = VOC_CLASSES,
     transforms: Callable | None = None,
 ) -> VOCSegmentation:
     """VOC segmentation under `root/VOCdevkit/VOC<year>`: items (Image, Mask), then `transforms`.
@@ -171,6 +259,8 @@ def voc_segmentation(
     Masks hold class ids (0 background, 255 void). `sbd_aug` trains on the SBD-augmented set
     most DeepLabV3+ users train on: masks from `SegmentationClassAug/` (grey PNGs), ids from
     `ImageSets/Segmentation/train_aug.txt`; val is always scored on `SegmentationClass`.
+    Every mask is read here once (then cached): one whose mode or size is wrong, or that
+    holds an id outside 0..len(classes)-1 and 255, is refused in one line naming it.
     """
     if sbd_aug and image_set != "train":
         raise PatchswapError(
@@ -194,6 +284,10 @@ def voc_segmentation(
         voc = _voc_root(root, year)
         dataset.images = [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids]
         dataset.targets = [str(voc / target_dir / f"{i}.png") for i in ids]
+    items = list(zip(dataset.targets, dataset.images))
+    values = checked_facts("voc-mask", _voc_root(root, year), items, _mask_values)
+    describe = f"valid ids are 0-{len(classes) - 1} and {IGNORE_INDEX} (void)"
+    refuse_ids(dataset.targets, values, {*range(len(classes)), IGNORE_INDEX}, describe)
     return dataset
 
 
@@ -210,15 +304,24 @@ def voc_detection(
     target: `boxes` (BoundingBoxes XYXY, 0-based continuous), `labels` (int64 index into
     `classes`; `SCENE_CLASSES` for Fashion-MNIST scenes) and `difficult` (bool), which VOC07
     evaluation neither rewards nor penalises. VOC07 test is `year="2007", image_set="test"`.
+    Every XML is read here once (then cached, with its image's size): one `voc_objects`
+    refuses, or with an object name not in `classes`, is refused in one line naming it.
     """
     _check_files(root, year, image_set, "Annotations", ".xml", f"Main/{image_set}.txt")
     with data_errors(f"cannot read Pascal VOC {year} {image_set}", f"see {SCENES_HINT} --help"):
-        return VOCDetection(
+        dataset = VOCDetection(
             str(Path(root).expanduser()),
             year=year,
             image_set=image_set,
             transforms=_DetectionSample(classes, transforms),
         )
+    items = list(zip(dataset.annotations, dataset.images))
+    names = checked_facts("voc-xml", _voc_root(root, year), items, _xml_names)
+    for xml, found in zip(dataset.annotations, names):
+        refusal = _unknown_names(xml, found, classes)
+        if refusal is not None:
+            raise refusal
+    return dataset
 
 
 def segmentation_transforms(

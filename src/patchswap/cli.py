@@ -128,6 +128,16 @@ def _cmd_study(args: argparse.Namespace) -> int:
     if args.plan is None:
         raise PatchswapError("study needs a PLAN (see `patchswap list plans`) or --render")
     plan = load_plan(find_plan(args.plan), Path(args.output_dir))
+    if args.save_cells or args.restore_cells:
+        from .study.cells import restore_cells, save_cells
+
+        if args.save_cells:
+            count = save_cells(plan, Path(args.save_cells))
+            print(f"saved {count} finished cells of {plan.name} to {args.save_cells}")
+        else:
+            count = restore_cells(plan, Path(args.restore_cells))
+            print(f"restored {count} cells of {plan.name} into {plan.cells_dir}")
+        return 0
     run_study(plan, Path(args.docs_dir), quiet=args.quiet, readme=readme)
     return 0
 
@@ -312,6 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-render every published page, the study summary and the README's study block "
         "from the pages' results.json (no training)",
+    )
+    study.add_argument(
+        "--save-cells",
+        metavar="DIR",
+        help="copy the plan's finished cells, without checkpoints, to DIR (to commit or move "
+        "a plan that runs over several sessions or machines); trains nothing",
+    )
+    study.add_argument(
+        "--restore-cells",
+        metavar="DIR",
+        help="copy cells saved with --save-cells back into --output-dir (never over a file "
+        "there); trains nothing: run the plan again to go on",
     )
     study.add_argument(
         "--readme",

@@ -86,8 +86,10 @@ BAD = [
     ({"table": 3, "figure": 2, "dataset": "x", "architecture": "y"}, "exactly one of table"),
     ({"table": 3, "dataset": "x"}, "names its dataset and architecture"),
     ({"table": 3, "dataset": "x", "architecture": "y", "method_value": 1}, "give both"),
-    ({"table": 3, "dataset": "x", "architecture": "y", "baseline_value": "a", "method_value": 1},
-     "must be a number"),  # fmt: skip
+    (
+        {"table": 3, "dataset": "x", "architecture": "y", "baseline_value": "a", "method_value": 1},
+        "must be a number",
+    ),  # fmt: skip
     ({"section": 9}, "no section 9"),
     ({"section": "x.1"}, "no section 'x.1'"),
     ({"table": 3, "dataset": "x", "architecture": "y", "delta": 2}, "key 'delta' unknown"),

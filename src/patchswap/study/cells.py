@@ -1,0 +1,83 @@
+"""A plan's finished cells, without their checkpoints: saved to a folder that can be committed
+or copied to another machine, and restored into the cells folder, so a plan longer than one
+session (or one machine's lease) goes on where it stopped.
+
+A saved cell keeps what `patchswap study` reads back from a finished cell: its resolved
+config, summary, per-epoch metrics, label-noise record and evaluation caches (a few kB); its
+checkpoints and TensorBoard events stay behind. Only cells that finished training and every
+evaluation the plan asks for are saved, with the plan's `registration.json`, so the restored
+cells keep the time the first of them started and refuse another version of the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..compare import Cell
+from ..evaluation.run_metrics import SUITE_EVALUATIONS
+from .plan import Plan
+from .registration import FILE as REGISTRATION
+
+KEPT = ("config.yaml", "summary.json", "metrics.jsonl", "label_noise.json")
+CACHES = {"gap": "study-gap.json", "noise_fit": "study-noise-fit.json"}
+SUITE_CACHE = "evaluation-last/results.json"
+
+
+def _needed(plan: Plan) -> list[str]:
+    files = [CACHES[e] for e in plan.evaluations if e in CACHES]
+    if set(plan.evaluations) & set(SUITE_EVALUATIONS):
+        files.append(SUITE_CACHE)
+    return files
+
+
+def _finished(cell: Cell, needed: list[str]) -> bool:
+    summary = cell.folder / "summary.json"
+    if not summary.is_file():
+        return False
+    done = json.loads(summary.read_text())
+    return done["epochs_done"] == done["epochs"] and all(
+        (cell.folder / name).is_file() for name in needed
+    )
+
+
+def save_cells(plan: Plan, destination: Path) -> int:
+    """Copy the finished cells' records to `destination/<group>/<cell>/`; returns how many."""
+    needed = _needed(plan)
+    saved = 0
+    for cell in (c for group in plan.groups for c in group.cells):
+        if not _finished(cell, needed):
+            continue
+        target = destination / cell.folder.relative_to(plan.cells_dir)
+        for name in (*KEPT, *needed):
+            if (cell.folder / name).is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(cell.folder / name, target / name)
+        saved += 1
+    if (plan.cells_dir / REGISTRATION).is_file():
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(plan.cells_dir / REGISTRATION, destination / REGISTRATION)
+    return saved
+
+
+def restore_cells(plan: Plan, source: Path) -> int:
+    """Copy saved cells into the plan's cells folder, never over a file already there (a cell
+    trained here since wins); returns how many cells were restored."""
+    restored = 0
+    for summary in sorted(source.glob("*/*/summary.json")):
+        cell = summary.parent
+        target = plan.cells_dir / cell.relative_to(source)
+        if (target / "summary.json").is_file():
+            continue
+        for path in sorted(p for p in cell.rglob("*") if p.is_file()):
+            destination = target / path.relative_to(cell)
+            if not destination.exists():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, destination)
+        restored += 1
+    registration = source / REGISTRATION
+    if registration.is_file() and not (plan.cells_dir / REGISTRATION).exists():
+        plan.cells_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(registration, plan.cells_dir / REGISTRATION)
+    return restored

@@ -1,0 +1,31 @@
+"""A plan that outlives a session: its finished cells saved without checkpoints, restored on a
+fresh machine, and the study goes on without training them again."""
+
+import json
+import shutil
+
+from patchswap.cli import main
+from patchswap.study import load_plan, run_study
+
+
+def test_saved_cells_restore_into_a_fresh_folder_and_are_not_trained_again(plan_file, tmp_path):
+    path = plan_file()
+    runs, docs = tmp_path / "runs", tmp_path / "docs"
+    plan = load_plan(path, runs)
+    page = run_study(plan, docs, quiet=True, say=lambda _: None)
+    before = (page.parent / "results.json").read_text()
+    saved = tmp_path / "saved"
+    assert main(["study", str(path), "--output-dir", str(runs), "--save-cells", str(saved)]) == 0
+    assert not list(saved.rglob("*.pt")) and (saved / "registration.json").is_file()
+    assert len(list(saved.glob("*/*/summary.json"))) == 8
+
+    shutil.rmtree(runs)  # a new machine: nothing but the saved records
+    assert main(["study", str(path), "--output-dir", str(runs), "--restore-cells", str(saved)]) == 0
+    said = []
+    run_study(load_plan(path, runs), docs, quiet=True, say=said.append)
+    assert sum("finished earlier" in line for line in said) == 8
+    assert not any(": trained" in line for line in said)
+    after = json.loads((page.parent / "results.json").read_text())
+    expected = json.loads(before)
+    assert after["groups"] == expected["groups"] and after["claims"] == expected["claims"]
+    assert after["registration"] == expected["registration"]  # the first start, as recorded

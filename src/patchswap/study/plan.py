@@ -26,6 +26,11 @@ and checked completely, every recipe, option and claim, before any cell trains.
         against_group: noise 40%                   # optional: `against` from another group
         metric: last_top1
         expect: higher                             # higher | lower
+    analysis:                                      # optional: a rule across the groups
+      outcome: {name: gain, metric: last_top1, row: patchswap_40, minus: hard_label_40}
+      predictors:
+        - {name: hard label's fit of the flipped labels, metric: train_top1_flipped,
+           row: hard_label_40}
 
 A seed always drives the initialization and batch order (`init`); `subset` makes it also
 draw the training subset and the held-out split (`data.subset_seed`), `noise` the label-noise
@@ -87,6 +92,24 @@ class Claim:
 
 
 @dataclass
+class Quantity:
+    """A per-group number: the mean of `metric` over `row`'s seeds, minus `minus`'s if given."""
+
+    name: str
+    metric: str
+    row: str
+    minus: str | None = None
+
+
+@dataclass
+class Analysis:
+    """Pre-registered: the outcome fitted against each predictor across the plan's groups."""
+
+    outcome: Quantity
+    predictors: list[Quantity]
+
+
+@dataclass
 class Plan:
     name: str  # the file stem: docs/study/<name>/ and runs/study/<name>/
     path: Path
@@ -101,6 +124,7 @@ class Plan:
     kind: str = "confirmatory"
     vary: tuple[str, ...] = VARY
     output_dir: Path = Path("runs/study")  # the cells live in <output_dir>/<name>/
+    analysis: Analysis | None = None
 
     @property
     def cells_dir(self) -> Path:
@@ -112,8 +136,10 @@ class Plan:
 
 
 _PLAN_KEYS = {
-    "title", "about", "kind", "seeds", "vary", "set", "evaluations", "suite", "groups", "claims"
+    "title", "about", "kind", "seeds", "vary", "set", "evaluations", "suite", "groups", "claims",
+    "analysis",
 }  # fmt: skip
+_QUANTITY_KEYS = {"name", "metric", "row", "minus"}
 _SUITE_KEYS = {"epsilons", "test_subset"}
 _GROUP_KEYS = {"name", "recipes", "set", "sweep"}
 _CLAIM_KEYS = {
@@ -209,7 +235,40 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         output_dir,
     )
     plan.claims = [_claim(entry, plan, where) for entry in raw.get("claims", [])]
+    if "analysis" in raw:
+        plan.analysis = _analysis(raw["analysis"], plan, f"{where}: analysis")
     return plan
+
+
+def _quantity(entry: object, plan: Plan, where: str) -> Quantity:
+    entry = _mapping(entry, where, _QUANTITY_KEYS, {"name", "metric", "row"})
+    quantity = Quantity(**{k: str(v) for k, v in entry.items()})
+    if quantity.metric not in plan.metrics:
+        raise ConfigError(
+            f"{where} names metric {quantity.metric!r}; this plan measures: "
+            f"{', '.join(plan.metrics)}"
+        )
+    for group in plan.groups:
+        for row in (quantity.row, quantity.minus):
+            if row is not None and row not in group.rows:
+                raise ConfigError(
+                    f"{where} names row {row!r}, which group {group.name!r} lacks (rows: "
+                    f"{', '.join(group.rows)}); an analysis reads the same rows in every group"
+                )
+    return quantity
+
+
+def _analysis(entry: object, plan: Plan, where: str) -> Analysis:
+    entry = _mapping(entry, where, {"outcome", "predictors"}, {"outcome", "predictors"})
+    predictors = entry["predictors"]
+    if not isinstance(predictors, list) or not predictors:
+        raise ConfigError(f"{where}: predictors must be a non-empty list")
+    if len(plan.groups) < 3:
+        raise ConfigError(f"{where}: fitting a line across settings needs 3 or more groups")
+    return Analysis(
+        _quantity(entry["outcome"], plan, f"{where}: outcome"),
+        [_quantity(p, plan, f"{where}: predictor {i}") for i, p in enumerate(predictors, 1)],
+    )
 
 
 def _suite_budget(entry: object, where: str) -> SuiteBudget:

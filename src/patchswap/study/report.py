@@ -27,6 +27,7 @@ from ..outputs import atomic_write_text  # noqa: E402
 from ..plotting import fit_titles  # noqa: E402
 from ..recipes import find_plan  # noqa: E402
 from ..stats import mean_std, welch_p  # noqa: E402
+from . import rule  # noqa: E402
 from .claims import ClaimResult, family_of, measure  # noqa: E402
 from .plan import Claim, Plan  # noqa: E402
 from .registration import Registration  # noqa: E402
@@ -268,6 +269,11 @@ def write_page(
         ]
     if claims:
         lines += _claim_lines(plan, claims)
+    if plan.analysis is not None:
+        fits = rule.fit(plan.analysis, {name: values for name, (_, values) in tables.items()})
+        lines += rule.lines(plan.analysis, fits)
+        plt.close(rule.plot(plan.analysis, fits, list(tables), folder / "rule.png"))
+        record = {**record, "analysis": [f.record() for f in fits]}
     for name, (rows, values) in tables.items():
         lines += [f"## {name}", "", metrics_markdown(rows, values, plan.metrics)]
     lines += ["![last-epoch top-1 per row: bars the mean, dots the seeds](accuracy.png)", ""]

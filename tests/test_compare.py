@@ -297,3 +297,28 @@ def test_a_cell_trained_under_another_default_is_not_reused(tiny_run, tmp_path):
     (folder / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(PatchswapError, match="method.ce_weight=0.5, this grid wants 0.25"):
         run_cell(Cell(row="ddgsd", recipe=tmp_path / "r.yaml", seed=0, cfg=cfg))
+
+
+def test_two_jobs_give_the_sequential_grid_table(recipes, sets, tmp_path, capsys):
+    """Cells in two processes at once: the same table as one after the other."""
+    base = [*recipes, "--seeds", "0", "1", *sets, "--quiet"]
+    assert main(["compare", *base, "--output-dir", str(tmp_path / "one")]) == 0
+    assert main(["compare", *base, "--output-dir", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one = (tmp_path / "one" / "results.md").read_text()
+    two = (tmp_path / "two" / "results.md").read_text()
+    assert one == two
+    assert not list((tmp_path / "two").rglob(".claim"))  # every claim released
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--jobs", "0"], "--jobs 0 must be a whole number >= 1"), (["--gpus", "7"], "GPU 7")],
+)
+def test_bad_workers_are_one_line_before_anything_trains(
+    recipes, sets, tmp_path, capsys, flags, message
+):
+    out = tmp_path / "cmp"
+    assert main(["compare", *recipes, *sets, "--output-dir", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()

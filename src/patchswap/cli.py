@@ -13,6 +13,30 @@ from collections.abc import Sequence
 from .errors import PatchswapError
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="cells trained at once, each in a process of its own (default 1); on CPU the "
+        "cores are divided between them, with --gpus each gets a GPU",
+    )
+    parser.add_argument(
+        "--gpus",
+        default=None,
+        metavar="0,1,...",
+        help="GPUs to spread the cells over, one per job (CUDA_VISIBLE_DEVICES per cell)",
+    )
+
+
+def _workers(args: argparse.Namespace):
+    from .parallel import Workers, parse_gpus
+
+    workers = Workers(args.jobs, parse_gpus(args.gpus))
+    workers.check()
+    return workers
+
+
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -21,8 +45,38 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a recipe value by its dotted key, e.g. --set optim.lr=0.1 "
-        "--set method.p=0.3 (repeatable; values are parsed as YAML)",
+        "--set method.p=0.3 (repeatable; values are parsed as YAML; a mapping given merges "
+        "into the recipe's)",
     )
+    parser.add_argument(
+        "--unset",
+        dest="overrides",
+        action=_UnsetAction,
+        metavar="KEY",
+        help="remove a key from the recipe so that its default applies, e.g. --unset "
+        "model.backbone_kwargs (repeatable; applied in order with --set, so --unset KEY "
+        "--set KEY.a=1 replaces a mapping)",
+    )
+
+
+class _UnsetAction(argparse.Action):
+    """`--unset KEY`: appends `KEY=!unset` to the `--set` list, so that every command taking
+    overrides, and every check of their keys, handles it in order with them."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from .config import unset_override
+
+        try:
+            text = unset_override(str(values))
+        except PatchswapError as err:
+            raise argparse.ArgumentError(self, str(err)) from None
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), text])
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -106,8 +160,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     folder = args.output_dir or default_output_dir(args.recipes, args.sweep)
     evaluations = [e for e in (args.evaluate or "").split(",") if e]
+    workers = _workers(args)
     _, table = compare(
-        args.recipes, args.seeds, args.sweep, args.overrides, folder, args.quiet, evaluations
+        args.recipes,
+        args.seeds,
+        args.sweep,
+        args.overrides,
+        folder,
+        args.quiet,
+        evaluations,
+        workers,
     )
     print(f"\n{table}\nsaved to {folder}/results.md, results.csv, results.json")
     return 0
@@ -127,6 +189,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         return 0
     if args.plan is None:
         raise PatchswapError("study needs a PLAN (see `patchswap list plans`) or --render")
+    workers = _workers(args)
     plan = load_plan(find_plan(args.plan), Path(args.output_dir))
     if args.save_cells or args.restore_cells:
         from .study.cells import restore_cells, save_cells
@@ -138,7 +201,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
             count = restore_cells(plan, Path(args.restore_cells))
             print(f"restored {count} cells of {plan.name} into {plan.cells_dir}")
         return 0
-    run_study(plan, Path(args.docs_dir), quiet=args.quiet, readme=readme)
+    run_study(plan, Path(args.docs_dir), quiet=args.quiet, readme=readme, workers=workers)
     return 0
 
 
@@ -301,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_overrides(cmp)
     cmp.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    _add_workers(cmp)
     cmp.set_defaults(func=_cmd_compare)
 
     study = sub.add_parser(
@@ -343,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--output-dir", default="runs/study", help="parent folder of the cells")
     study.add_argument("--docs-dir", default="docs/study", help="parent folder of the pages")
     study.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    _add_workers(study)
     study.set_defaults(func=_cmd_study)
 
     lst = sub.add_parser("list", help="list methods, models, datasets, recipes or study plans")

@@ -17,7 +17,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,12 +41,14 @@ from .evaluation.run_metrics import (
     EVALUATIONS,
     LABELS,
     LOWER_IS_BETTER,
+    SuiteBudget,
     metric_names,
     parse_evaluations,
     run_metrics,
 )
 from .methods import METHODS
 from .outputs import atomic_write_text, check_writable_folder
+from .parallel import Workers, run_all
 from .recipes import find_recipe
 from .scores import TASK_SCORES, TaskScores, task_of
 from .stats import mean_std, welch_p
@@ -545,6 +547,37 @@ def default_output_dir(recipes: Sequence[str], sweep: str | None) -> Path:
     return Path("runs/compare") / (f"{name}-{parse_sweep(sweep)[0]}" if sweep else name)
 
 
+def evaluated_cell(
+    job: tuple[Cell, bool, Sequence[str], SuiteBudget],
+) -> tuple[dict[str, Any], str, dict[str, float] | None]:
+    """Train (or read back) one cell and evaluate it: what a worker process does per cell."""
+    cell, quiet, evaluations, budget = job
+    summary, action = run_cell(cell, quiet)
+    say = silent if quiet else print
+    metrics = run_metrics(cell.folder, summary, evaluations, say, budget) if evaluations else None
+    return summary, action, metrics
+
+
+def run_grid(
+    cells: Sequence[Cell],
+    quiet: bool,
+    evaluations: Sequence[str],
+    workers: Workers,
+    progress: Callable[[int, Cell, dict[str, Any], str], None],
+    budget: SuiteBudget | None = None,
+) -> list[tuple[dict[str, Any], str, dict[str, float] | None]]:
+    """Every cell trained and evaluated, `workers.jobs` at a time (several: quietly, in
+    processes of their own), results in cell order."""
+    jobs = [(c, quiet or workers.jobs > 1, evaluations, budget or SuiteBudget()) for c in cells]
+    return run_all(
+        jobs,
+        [c.folder for c in cells],
+        evaluated_cell,
+        workers,
+        lambda index, result: progress(index, cells[index], result[0], result[1]),
+    )
+
+
 def compare(
     recipes: Sequence[str],
     seeds: Sequence[int] = (0, 1, 2),
@@ -553,12 +586,16 @@ def compare(
     output_dir: str | Path | None = None,
     quiet: bool = False,
     evaluations: Sequence[str] = (),
+    workers: Workers | None = None,
 ) -> tuple[list[Row], str]:
     """Run (or resume) the grid and write the results; returns the rows and the table.
 
     `evaluations` (gap, calibration, adversarial, corruption) evaluate every cell's last
-    checkpoint (cached next to it) and add their metrics, mean ± std over seeds.
+    checkpoint (cached next to it) and add their metrics, mean ± std over seeds. `workers`
+    runs several cells at once (`parallel`); the tables are the same.
     """
+    workers = workers or Workers()
+    workers.check()
     evaluations = parse_evaluations(evaluations, "--evaluate")
     folder = Path(output_dir) if output_dir else default_output_dir(recipes, sweep)
     cells = plan_grid(list(recipes), list(seeds), sweep, list(overrides), folder)
@@ -570,22 +607,25 @@ def compare(
         )
     check_writable_folder(folder, "--output-dir")
     primary = TASK_SCORES[task].primary
-    summaries = []
-    for number, cell in enumerate(cells, 1):
-        summary, action = run_cell(cell, quiet)
-        summaries.append(summary)
+    finished = 0
+
+    def progress(index: int, cell: Cell, summary: dict[str, Any], action: str) -> None:
+        nonlocal finished
+        finished += 1
         print(
-            f"[{number}/{len(cells)}] {cell.cfg.name}: {action} | best {primary} "
+            f"[{finished}/{len(cells)}] {cell.cfg.name}: {action} | best {primary} "
             f"{summary[f'best_{primary}']:.2f} last {primary} {summary[f'last_{primary}']:.2f}"
         )
+
+    results = run_grid(cells, quiet, evaluations, workers, progress)
+    summaries = [summary for summary, _, _ in results]
     rows = tabulate(cells, summaries, swept=sweep is not None)
     text = to_markdown(rows, list(seeds))
     if rows[0].scores.per_class:
         text += f"\n{per_class_markdown(rows, list(seeds))}"
     metrics = None
     if evaluations:
-        say = silent if quiet else print
-        metrics = [run_metrics(c.folder, s, evaluations, say) for c, s in zip(cells, summaries)]
+        metrics = [m for _, _, m in results]
         table = metrics_markdown(rows, row_values(cells, metrics), metric_names(evaluations))
         text += f"\n{table}"
     write_results(folder, rows, cells, summaries, text, metrics)

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..compare import Cell, run_cell, silent
-from ..evaluation.run_metrics import run_metrics, suite_seconds
+from ..compare import Cell, run_grid
+from ..evaluation.run_metrics import suite_seconds
 from ..outputs import atomic_write_text, check_writable_folder
+from ..parallel import Workers
 from .plan import Plan
 from .registration import register
 from .report import raw_record, tables_from_cells
@@ -31,27 +32,34 @@ def run_study(
     quiet: bool = False,
     say: Callable[[str], None] = print,
     readme: Path | None = None,
+    workers: Workers | None = None,
 ) -> Path:
-    """Run (or resume) every cell of `plan`, then write its page; returns the page's path."""
+    """Run (or resume) every cell of `plan`, `workers.jobs` at a time, then write its page;
+    returns the page's path."""
     started = time.perf_counter()
+    workers = workers or Workers()
+    workers.check()
     check_writable_folder(docs_dir / plan.name, "--docs-dir")
     registration = register(plan.path, plan.kind, plan.cells_dir)
-    total = sum(len(g.cells) for g in plan.groups)
-    measured: dict[str, list[tuple[Cell, dict[str, Any], dict[str, float]]]] = {}
-    number = 0
-    for group in plan.groups:
-        measured[group.name] = []
-        for cell in group.cells:
-            number += 1
-            summary, action = run_cell(cell, quiet)
-            metrics = run_metrics(
-                cell.folder, summary, plan.evaluations, say if not quiet else silent, plan.suite
-            )
-            measured[group.name].append((cell, summary, metrics))
-            say(
-                f"[{number}/{total}] {group.name} | {cell.cfg.name}: {action} | "
-                f"last top1 {summary['last_top1']:.2f}"
-            )
+    cells = [(group.name, cell) for group in plan.groups for cell in group.cells]
+    finished = 0
+
+    def progress(index: int, cell: Cell, summary: dict[str, Any], action: str) -> None:
+        nonlocal finished
+        finished += 1
+        say(
+            f"[{finished}/{len(cells)}] {cells[index][0]} | {cell.cfg.name}: {action} | "
+            f"last top1 {summary['last_top1']:.2f}"
+        )
+
+    results = run_grid(
+        [cell for _, cell in cells], quiet, plan.evaluations, workers, progress, plan.suite
+    )
+    measured: dict[str, list[tuple[Cell, dict[str, Any], dict[str, float]]]] = {
+        group.name: [] for group in plan.groups
+    }
+    for (group, cell), (summary, _, metrics) in zip(cells, results):
+        measured[group].append((cell, summary, metrics or {}))
     timing = {
         "training_seconds": sum(s["seconds"] for m in measured.values() for _, s, _ in m),
         "evaluation_seconds": sum(suite_seconds(c.folder) for g in plan.groups for c in g.cells),

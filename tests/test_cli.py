@@ -67,3 +67,36 @@ def test_help(capsys, command):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0 and "usage: patchswap" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "evaluate", "compare", "demo"])
+def test_unset_joins_the_overrides_in_order_wherever_set_exists(command):
+    from patchswap.cli import build_parser
+
+    target = {"train": ["r"], "eval": ["c"], "evaluate": ["c"], "compare": ["r"], "demo": []}
+    argv = [command, *target[command], "--set", "a=1", "--unset", "b.c", "--set", "b.c.d=2"]
+    args = build_parser().parse_args(argv)
+    assert args.overrides == ["a=1", "b.c=!unset", "b.c.d=2"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--unset", "model.backbone_kwarg"],
+         "patchswap: error: --unset model.backbone_kwarg: no such key to reset"),
+        (["--unset", "model.options.atrous_rate"], "model.options holds atrous_rates, channels"),
+        (["--set", "model.backbone_kwargs=null"], "model.backbone_kwargs=None must be a mapping"),
+    ],
+    ids=["typo", "option typo", "null refused"],
+)  # fmt: skip
+def test_unset_of_an_unknown_key_is_one_line_before_any_data(capsys, tmp_path, argv, message):
+    recipe = ["train", "scenes/deeplabv3plus_resnet8", "--set", f"data.root={tmp_path}"]
+    code, _, err = run(capsys, *recipe, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("key", ["model.options=3", "a..b", ""])
+def test_unset_takes_a_key_not_a_value(capsys, key):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "scenes/deeplabv3plus_resnet8", "--unset", key])
+    assert exit_.value.code == 2 and "is not a dotted key" in capsys.readouterr().err

@@ -118,3 +118,60 @@ def test_teacher_student_options_are_checked_when_the_config_is_built(method, me
     """Before any data, model or teacher loads (the teacher is not even named here)."""
     with pytest.raises(ConfigError, match=message):
         load_config(None, [f"method={method}"])
+
+
+UNSET = "!unset"  # `--unset KEY` reaches the config as the override `KEY=!unset`
+DILATED = {"replace_stride_with_dilation": [False, False, True]}  # the VOC recipe's
+
+
+@pytest.mark.parametrize(
+    "recipe, overrides, read, expected",
+    [
+        # a mapping back to its default: `{}` merges into the recipe's, unset clears it
+        ("voc/deeplabv3plus_r50", [], "model.backbone_kwargs", DILATED),
+        ("voc/deeplabv3plus_r50", ["model.backbone_kwargs={}"], "model.backbone_kwargs", DILATED),
+        ("voc/deeplabv3plus_r50", [f"model.backbone_kwargs={UNSET}"], "model.backbone_kwargs", {}),
+        # one key of a mapping; then replace a mapping: unset, then set, in order
+        ("voc/ssd300_r50", [f"model.options.box_sizes={UNSET}"], "model.options",
+         {"keep_resolution": True}),
+        ("voc/ssd300_r50", [f"model.options={UNSET}", "model.options.extra_width=0.5"],
+         "model.options", {"extra_width": 0.5}),
+        # a value back to its default (`null` is refused where the default is not None)
+        ("voc/deeplabv3plus_r50", [f"optim.lr={UNSET}"], "optim.lr", 0.05),
+        ("voc/deeplabv3plus_r50", ["epochs=3", f"epochs={UNSET}"], "epochs", 50),
+        ("voc/deeplabv3plus_r50", [f"data.blur={UNSET}"], "data.blur", 0.0),
+        # a config key the recipe does not set is at its default already
+        ("scenes/ssd_resnet8", [f"optim.nesterov={UNSET}"], "optim.nesterov", False),
+        # a method option, and a whole section
+        ("fashion_mnist/patchswap", ["method.grid=2", f"method.grid={UNSET}"], "method.grid", 4),
+        ("fashion_mnist/patchswap", [f"schedule={UNSET}"], "schedule.name", "multistep"),
+    ],
+)  # fmt: skip
+def test_unset_removes_a_key_so_its_default_applies(recipe, overrides, read, expected):
+    cfg = load_config(find_recipe(recipe), overrides)
+    value = cfg.to_dict()
+    for part in read.split("."):
+        value = value[part]
+    assert value == expected
+
+
+@pytest.mark.parametrize(
+    "recipe, override, message",
+    [
+        ("voc/deeplabv3plus_r50", f"model.backbone_kwarg={UNSET}",
+         "--unset model.backbone_kwarg: no such key to reset (neither set nor a config key); "
+         "model holds backbone, backbone_kwargs, name, options, taps, weights"),
+        ("voc/ssd300_r50", f"model.options.keep_resolutoin={UNSET}",
+         "model.options holds box_sizes, keep_resolution"),
+        ("voc/ssd300_r50", f"modle.options={UNSET}", "the config holds batch_size"),
+        ("voc/ssd300_r50", f"data.size.x={UNSET}", "data.size is a value, not a mapping"),
+        ("fashion_mnist/patchswap", f"method.gird={UNSET}", "method holds alpha, forward"),
+        # what unset is for: null where the default is not None is refused
+        ("voc/deeplabv3plus_r50", "model.backbone_kwargs=null",
+         "model.backbone_kwargs=None must be a mapping"),
+    ],
+)  # fmt: skip
+def test_unset_of_an_unknown_key_is_one_line(recipe, override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(find_recipe(recipe), [override])
+    assert message in str(err.value) and "\n" not in str(err.value)

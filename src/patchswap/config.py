@@ -7,7 +7,7 @@ own options (see `patchswap.methods`), so this module only knows the shared sect
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -241,11 +241,39 @@ def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     return deep_merge(merged, data)
 
 
+# The value of an override that removes its key (`--unset KEY` is `KEY=!unset`): spelled
+# key-first, so every check of an override's key (compare's reserved keys, evaluate's fixed
+# ones, resume's output_dir and name) reads it as any `--set`.
+UNSET_TEXT = "!unset"
+
+
+class _Unset:
+    """The parsed value of `KEY=!unset`: remove KEY, so that its default applies."""
+
+    def __repr__(self) -> str:
+        return UNSET_TEXT
+
+
+UNSET = _Unset()
+
+
+def unset_override(key: str) -> str:
+    """The override text that removes `key` (`--unset KEY`), refusing what is not a key."""
+    key = key.strip()
+    parts = key.split(".")
+    if "=" in key or not all(part and not part.isspace() for part in parts):
+        raise ConfigError(f"{key!r} is not a dotted key (KEY, not KEY=VALUE), e.g. model.options")
+    return f"{key}={UNSET_TEXT}"
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse `a.b.c=value` (value as YAML) into its key path and value."""
+    """Parse `a.b.c=value` (value as YAML) into its key path and value; `a.b.c=!unset` gives
+    the value `UNSET`."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value, e.g. optim.lr=0.1")
     key, raw = text.split("=", 1)
+    if raw.strip() == UNSET_TEXT:
+        return key.strip().split("."), UNSET
     try:
         value = yaml.safe_load(raw) if raw else None
     except yaml.YAMLError:
@@ -253,11 +281,66 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _schema_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """The key tree of the config `values` builds (every dataclass field, and for
+    classification the options of its method), to tell a key at its default from a typo."""
+    if values.get("task", "classification") != "classification":
+        from .dense.config import DenseRunConfig
+
+        return asdict(DenseRunConfig())
+    tree = asdict(RunConfig())
+    method = values.get("method")
+    name = method if isinstance(method, str) else (method or {}).get("name", "patchswap")
+    from .methods import METHODS
+
+    if name in METHODS:
+        tree["method"] = {"name": name, **{f.name: None for f in fields(METHODS[name].Options)}}
+    return tree
+
+
+def _unset(values: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """`values` without the key at `path` (its default then applies). A key that neither the
+    mapping holds nor the config defines is one line naming what is there; one the config
+    defines but the mapping does not set is at its default already."""
+    key = ".".join(path)
+    found: Any = values
+    schema: Any = _schema_keys(values)
+    for depth, part in enumerate(path):
+        mappings = [m for m in (found, schema) if isinstance(m, dict)]
+        if not any(part in m for m in mappings):
+            where = ".".join(path[:depth]) or "the config"
+            if not mappings:
+                raise ConfigError(f"--unset {key}: {where} is a value, not a mapping of keys")
+            keys = ", ".join(sorted({k for m in mappings for k in m})) or "no keys"
+            raise ConfigError(
+                f"--unset {key}: no such key to reset (neither set nor a config key); "
+                f"{where} holds {keys}"
+            )
+        found = found.get(part) if isinstance(found, dict) else None
+        schema = schema.get(part) if isinstance(schema, dict) else None
+    parent: Any = values
+    for part in path[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or path[-1] not in parent:
+        return values  # a config key the mapping does not set: at its default already
+    copy = dict(values)
+    parent = copy
+    for part in path[:-1]:
+        parent[part] = dict(parent[part])
+        parent = parent[part]
+    del parent[path[-1]]
+    return copy
+
+
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted `key=value` overrides to a nested mapping (unknown keys fail at build)."""
+    """Apply dotted `key=value` overrides, in order, to a nested mapping (unknown keys fail at
+    build); `key=!unset` removes the key, so that its default applies."""
     values = dict(values)
     for text in overrides:
         path, value = parse_override(text)
+        if value is UNSET:
+            values = _unset(values, path)
+            continue
         nested = {path[-1]: value}
         for part in reversed(path[:-1]):
             nested = {part: nested}

@@ -115,3 +115,42 @@ def test_an_untraceable_model_is_one_line() -> None:
         build_backbone("vgg13", 3)
     assert "cannot be cut into a backbone" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, fix",
+    [
+        ("tv:resnet18", {"replace_stride_with_dilation": [False, False, True]},
+         "pass --unset model.backbone_kwargs"),
+        ("tv:resnet34", {"replace_stride_with_dilation": [False, True, True]},
+         "--set model.backbone=tv:resnet50"),
+    ],
+)  # fmt: skip
+def test_a_backbone_that_cannot_dilate_is_one_line_naming_the_option(name, kwargs, fix) -> None:
+    with pytest.raises(PatchswapError) as err:
+        build_backbone(name, 3, taps=["layer1", "layer4"], **kwargs)
+    assert "\n" not in str(err.value)
+    assert f"backbone {name} cannot be built with model.backbone_kwargs=" in str(err.value)
+    assert "Dilation > 1 not supported in BasicBlock" in str(err.value) and fix in str(err.value)
+
+
+def test_the_voc_recipe_on_resnet18_says_which_option_to_change(
+    capsys: pytest.CaptureFixture, tmp_path: Path, scenes_root: Path
+) -> None:
+    from patchswap.cli import main
+    from patchswap.config import load_config
+    from patchswap.recipes import find_recipe
+
+    sets = [
+        f"data.root={scenes_root}", "data.name=scenes", "data.sbd_aug=false",
+        "data.test=2007/test", "model.backbone=tv:resnet18", f"output_dir={tmp_path}",
+    ]  # fmt: skip
+    argv = ["train", "voc/deeplabv3plus_r50", *(a for s in sets for a in ("--set", s))]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "cannot dilate its strides: pass --unset model.backbone_kwargs" in err
+    # the option it names is the fix: undilated, the recipe's taps are at strides 4 and 32
+    cfg = load_config(find_recipe("voc/deeplabv3plus_r50"), [*sets, "model.backbone_kwargs=!unset"])
+    backbone, _ = build_backbone(cfg.model.backbone, 3, cfg.model.taps, **cfg.model.backbone_kwargs)
+    assert backbone.strides == {"layer1": 4, "layer4": 32}

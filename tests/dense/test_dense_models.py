@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from itertools import product
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models.detection.image_list import ImageList
 
+from patchswap.config import load_config
 from patchswap.dense.backbone import build_backbone
 from patchswap.dense.models import (
     AUX_WEIGHT,
@@ -20,6 +23,7 @@ from patchswap.dense.models import (
     ssd_aspect_ratios,
 )
 from patchswap.errors import PatchswapError
+from patchswap.recipes import find_recipe
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -88,6 +92,12 @@ def test_deeplab_joins_maps_of_any_stride_ratio_and_takes_atrous_rates() -> None
 
 def test_pspnet_weights_its_auxiliary_head_as_mmseg() -> None:
     assert AUX_WEIGHT == 0.4
+    backbone, _ = build_backbone("resnet8", 3, taps=["layer2", "layer3"])
+    model = build_segmentation_model("pspnet", backbone, 5)
+    # mmseg's heads drop whole channels (Dropout2d), the PSP head and the FCN auxiliary alike
+    assert isinstance(model.dropout, torch.nn.Dropout2d)
+    assert [type(m) for m in model.aux if isinstance(m, torch.nn.Dropout)] == []
+    assert isinstance(model.aux[3], torch.nn.Dropout2d) and model.aux[3].p == 0.1
     backbone, _ = build_backbone("resnet8", 3, taps=["layer3"])
     with pytest.raises(PatchswapError) as err:
         build_segmentation_model("pspnet", backbone, 5)
@@ -157,7 +167,7 @@ def test_ssd300_on_resnet50_with_kept_resolution_has_the_reference_maps_and_boxe
     assert backbone.strides == {"layer2": 8, "layer3": 8}
     assert model.backbone.sizes == SSD300_SIZES
     assert model.backbone.out_channels == [1024, 512, 512, 256, 256, 256]
-    assert model.anchor_generator.scales == [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
+    assert model.anchor_generator.scales == [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]  # coco
 
     model.eval()
     images = torch.zeros(1, 3, 300, 300)
@@ -170,6 +180,81 @@ def test_ssd300_on_resnet50_with_kept_resolution_has_the_reference_maps_and_boxe
     backbone.train()
     with torch.no_grad():
         assert backbone(torch.zeros(2, 3, 64, 64))["layer3"].shape[-1] == 8
+
+
+# ssd.pytorch data/config.py: `voc` and `coco` (feature maps, steps and ratios are shared)
+SSD_PYTORCH = {
+    "voc": {
+        "min_sizes": [30, 60, 111, 162, 213, 264],
+        "max_sizes": [60, 111, 162, 213, 264, 315],
+    },
+    "coco": {
+        "min_sizes": [21, 45, 99, 153, 207, 261],
+        "max_sizes": [45, 99, 153, 207, 261, 315],
+    },
+}
+SSD_PYTORCH_SHARED = {
+    "feature_maps": [38, 19, 10, 5, 3, 1],
+    "min_dim": 300,
+    "steps": [8, 16, 32, 64, 100, 300],
+    "aspect_ratios": [[2], [2, 3], [2, 3], [2, 3], [2], [2]],
+    "clip": True,
+}
+
+
+def prior_box(cfg: dict) -> np.ndarray:
+    """ssd.pytorch layers/functions/prior_box.py `PriorBox.forward`, transcribed (float64):
+    (cx, cy, w, h) per default box, relative to the image, in the reference's order."""
+    mean = []
+    for k, f in enumerate(cfg["feature_maps"]):
+        for i, j in product(range(f), repeat=2):
+            f_k = cfg["min_dim"] / cfg["steps"][k]
+            # unit center x,y
+            cx = (j + 0.5) / f_k
+            cy = (i + 0.5) / f_k
+            # aspect_ratio: 1, rel size: min_size
+            s_k = cfg["min_sizes"][k] / cfg["min_dim"]
+            mean += [cx, cy, s_k, s_k]
+            # aspect_ratio: 1, rel size: sqrt(s_k * s_(k+1))
+            s_k_prime = math.sqrt(s_k * (cfg["max_sizes"][k] / cfg["min_dim"]))
+            mean += [cx, cy, s_k_prime, s_k_prime]
+            # rest of aspect ratios
+            for ar in cfg["aspect_ratios"][k]:
+                mean += [cx, cy, s_k * math.sqrt(ar), s_k / math.sqrt(ar)]
+                mean += [cx, cy, s_k / math.sqrt(ar), s_k * math.sqrt(ar)]
+    output = np.array(mean, dtype=np.float64).reshape(-1, 4)
+    if cfg["clip"]:
+        output = output.clip(min=0, max=1)
+    return output
+
+
+@pytest.mark.parametrize("box_sizes", ["voc", "coco"])
+def test_ssd300_default_boxes_are_ssd_pytorchs_prior_boxes(box_sizes: str) -> None:
+    # a resnet18 with layer3 kept at stride 8 gives SSD300's 38-19-10-5-3-1 maps cheaply
+    backbone, _ = build_backbone("tv:resnet18", 3, taps=["layer3"])
+    model = build_detection_model(
+        "ssd", backbone, 21, 300, MEAN, STD,
+        keep_resolution=True, extra_width=0.25, box_sizes=box_sizes,
+    )  # fmt: skip
+    assert model.backbone.sizes == SSD300_SIZES
+    model.eval()
+    images = torch.zeros(1, 3, 300, 300)
+    with torch.no_grad():
+        maps = list(model.backbone(images).values())
+    # the project's boxes: torchvision's anchors, XYXY in pixels, one location after another
+    ours = model.anchor_generator(ImageList(images, [(300, 300)]), maps)[0].double() / 300
+    ref = prior_box({**SSD_PYTORCH_SHARED, **SSD_PYTORCH[box_sizes]})
+    ref_xyxy = np.concatenate([ref[:, :2] - ref[:, 2:] / 2, ref[:, :2] + ref[:, 2:] / 2], 1)
+    assert ours.shape == (8732, 4)
+    np.testing.assert_allclose(ours.numpy(), ref_xyxy, rtol=0, atol=1e-6)
+    # what the clamp of centres changes: the 10x10 map's last row and column, 19 x 6 boxes
+    unclamped = prior_box({**SSD_PYTORCH_SHARED, **SSD_PYTORCH[box_sizes], "clip": False})
+    assert (unclamped[:, :2] > 1).any(axis=1).sum() == 114
+
+
+def test_the_voc_ssd300_recipe_takes_vocs_box_sizes() -> None:
+    assert load_config(find_recipe("voc/ssd300_r50")).model.options["box_sizes"] == "voc"
+    assert "box_sizes" not in load_config(find_recipe("scenes/ssd_resnet8")).model.options
 
 
 def test_extra_blocks_and_aspect_ratios_follow_the_documented_rule() -> None:
@@ -206,3 +291,7 @@ def test_unknown_detection_name_option_or_normalisation_is_one_line() -> None:
     with pytest.raises(PatchswapError) as err:
         build_detection_model("ssd", backbone, 11, 64, MEAN, STD)
     _one_line(err, "one value per input channel (1)")
+    for bad in ("pascal", ["voc"]):
+        with pytest.raises(PatchswapError) as err:
+            build_detection_model("ssd", backbone, 11, 64, [0.5], [0.25], box_sizes=bad)
+        _one_line(err, "box_sizes must be one of coco, voc", repr(bad))

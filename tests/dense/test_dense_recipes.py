@@ -66,3 +66,23 @@ def test_recipe_trains_one_step(recipe, request, tmp_path: Path, scenes_root: Pa
     metric = "last_miou" if cfg.task == "segmentation" else "last_map"
     assert 0 <= summary[metric] <= 100
     assert summary["epochs_done"] == 1
+
+
+@pytest.mark.parametrize(
+    "recipe, blur",
+    [
+        ("voc/deeplabv3plus_r50", 0.5),  # jfzhang95's RandomGaussianBlur, VOC and Cityscapes
+        ("cityscapes/deeplabv3plus_r50", 0.5),
+        ("rugd/pspnet_r50", 0.0),  # mmseg's PSPNet pipeline has no blur
+        ("scenes/deeplabv3plus_resnet8", 0.0),  # the CPU analogue keeps its published setting
+    ],
+)
+def test_the_deeplabv3plus_recipes_blur_as_the_reference(recipe: str, blur: float) -> None:
+    assert load_config(find_recipe(recipe)).data.blur == blur
+
+
+def test_a_blur_that_is_no_probability_is_one_line() -> None:
+    from patchswap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.blur=1.5 is a probability, in \[0, 1\]"):
+        load_config(find_recipe("voc/deeplabv3plus_r50"), ["data.blur=1.5"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 from torch.nn.functional import max_pool2d
 from torchvision import tv_tensors
 from torchvision.datasets import FashionMNIST
@@ -20,6 +20,7 @@ from patchswap.dense.voc import (
     SCENE_CLASSES,
     VOC_CLASSES,
     detection_transforms,
+    random_gaussian_blur,
     segmentation_transforms,
     voc_detection,
     voc_palette,
@@ -180,6 +181,40 @@ def test_segmentation_training_transforms_keep_mask_aligned(scenes_root: Path) -
     out_image, out_mask = test(image, mask)
     assert torch.equal(out_mask, mask)
     assert torch.allclose(out_image, image / 127.5 - 1)
+
+
+def test_gaussian_blur_as_jfzhang95_blurs_half_the_images_never_the_mask() -> None:
+    image = tv_tensors.Image(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8))
+    mask = tv_tensors.Mask(torch.randint(0, 21, (40, 40), dtype=torch.uint8))
+    plain = segmentation_transforms(True, 32, mean=(0, 0, 0), std=(1, 1, 1))
+    blurred = segmentation_transforms(True, 32, mean=(0, 0, 0), std=(1, 1, 1), blur=0.5)
+    changed = []
+    for seed in range(40):
+        torch.manual_seed(seed)
+        plain_image, plain_mask = plain(image, mask)
+        torch.manual_seed(seed)  # the blur comes last: the same seed, the same crop and flip
+        out_image, out_mask = blurred(image, mask)
+        assert torch.equal(out_mask, plain_mask)
+        changed.append(not torch.equal(out_image, plain_image))
+    assert 12 <= sum(changed) <= 28  # p = 0.5 (sigma near 0 can leave an image as it was)
+    assert isinstance(segmentation_transforms(True, 32, blur=1.0).transforms[3], v2.RandomApply)
+    assert len(plain.transforms) == 5  # blur 0: no blur step at all
+    with pytest.raises(PatchswapError, match="blur is a probability"):
+        segmentation_transforms(True, 32, blur=1.5)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.8, 1.0])
+def test_gaussian_blur_is_close_to_pils_of_that_radius(sigma: float) -> None:
+    # the reference blurs with PIL (radius = sigma, a box-blur approximation), here torchvision
+    yy, xx = np.mgrid[:64, :64]
+    smooth = np.stack([127 + 100 * np.sin(xx / 3 + yy / 5)] * 3, -1).astype(np.uint8)
+    pil = np.array(Image.fromarray(smooth).filter(ImageFilter.GaussianBlur(radius=sigma)))
+    blur = random_gaussian_blur(1.0).transforms[0]
+    ours = v2.functional.gaussian_blur(
+        torch.from_numpy(smooth).permute(2, 0, 1), blur.kernel_size, [sigma, sigma]
+    )
+    diff = np.abs(ours.permute(1, 2, 0).numpy().astype(float) - pil)[4:-4, 4:-4]
+    assert diff.mean() < 1.0 and diff.max() <= 4
 
 
 def test_detection_training_transforms_keep_boxes_aligned() -> None:

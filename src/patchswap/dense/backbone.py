@@ -143,7 +143,20 @@ def build_backbone(
 ) -> tuple[Backbone, WeightsReport | None]:
     """A backbone of architecture `name` (options `kwargs`, e.g. torchvision's
     `replace_stride_with_dilation`), holding the weights of checkpoint `weights` when given."""
-    classifier = build_model(name, 1, in_channels, **kwargs)
+    try:
+        classifier = build_model(name, 1, in_channels, **kwargs)
+    except NotImplementedError as err:  # torchvision's BasicBlock: "Dilation > 1 not supported"
+        fix = (
+            "a ResNet of basic blocks (resnet18/34) cannot dilate its strides: pass --unset "
+            "model.backbone_kwargs (undilated, output stride 32) or a bottleneck ResNet, e.g. "
+            "--set model.backbone=tv:resnet50"
+            if "dilation" in str(err).lower()
+            else "change or --unset model.backbone_kwargs"
+        )
+        raise PatchswapError(
+            f"backbone {name} cannot be built with model.backbone_kwargs={kwargs} "
+            f"({str(err).splitlines()[0] if str(err) else 'not implemented'}); {fix}"
+        ) from None
     backbone = Backbone(classifier, taps or default_taps(classifier, in_channels), in_channels)
     report = load_backbone_weights(backbone, name, weights) if weights is not None else None
     return backbone, report

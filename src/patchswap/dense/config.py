@@ -39,6 +39,9 @@ class DenseDataConfig:
     # segmentation: the training crop (test images keep their size); detection: the model's
     # input size (SSD300: 300)
     size: int = 513
+    # segmentation training: probability of a Gaussian blur of the image (jfzhang95's
+    # RandomGaussianBlur: 0.5 in the DeepLabV3+ recipes; 0 none)
+    blur: float = 0.0
     grayscale: bool = False  # one-channel input, for backbones trained on grey images
     mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
@@ -142,6 +145,8 @@ def build_dense_config(values: dict[str, Any]) -> DenseRunConfig:
             f"data.size={cfg.data.size} must be >= 1 and data.num_workers="
             f"{cfg.data.num_workers} >= 0"
         )
+    if not 0 <= cfg.data.blur <= 1:
+        raise ConfigError(f"data.blur={cfg.data.blur} is a probability, in [0, 1] (0: no blur)")
     channels = 1 if cfg.data.grayscale else 3
     if not len(cfg.data.mean) == len(cfg.data.std) == channels:
         raise ConfigError(

@@ -76,7 +76,7 @@ class _WithoutDifficult:
 
 def _transforms(cfg: DenseDataConfig, task: str, train: bool) -> Callable:
     if task == "segmentation":
-        joint = segmentation_transforms(train, cfg.size, mean=cfg.mean, std=cfg.std)
+        joint = segmentation_transforms(train, cfg.size, mean=cfg.mean, std=cfg.std, blur=cfg.blur)
     else:  # the detector resizes to `size` and normalises inside
         joint = detection_transforms(train)
     if cfg.grayscale:

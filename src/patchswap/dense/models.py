@@ -8,7 +8,8 @@ head here follows one, built from the field's libraries where they take any back
 - `pspnet`: mmsegmentation's PSPNet (PSPHead + auxiliary FCNHead), from smp's `PSPModule` and
   torchvision's `FCNHead`;
 - `ssd`: NVIDIA DeepLearningExamples' SSD300 v1.1 (ResNet50) feature layers under torchvision's
-  `SSD`, which brings the default boxes, matching, losses and post-processing.
+  `SSD`, which brings the default-box tiling, matching, losses and post-processing; box sizes
+  per dataset (`SSD300_BOX_SIZES`) and centres clamped to the image as NVIDIA and ssd.pytorch.
 
 Segmentation models map images B x C x H x W to {"out": logits B x classes x H x W} (plus "aux"
 for PSPNet, in train and eval mode); the detector is torchvision's `SSD` with its interface.
@@ -46,11 +47,19 @@ PSP_CHANNELS = 512  # mmseg PSPHead channels
 # extra blocks after the ResNet50 layer3 map
 SSD_EXTRA_CHANNELS = (512, 512, 256, 256, 256)
 SSD_EXTRA_MIDS = (256, 256, 128, 128, 128)
-# torchvision ssd300_vgg16 / NVIDIA DefaultBoxes for 300x300 inputs and these map sizes
+# SSD300's geometry (NVIDIA DefaultBoxes, torchvision ssd300_vgg16, ssd.pytorch): 300x300
+# inputs, these map sizes, ratios and steps
 SSD300_SIZES = (38, 19, 10, 5, 3, 1)
 SSD300_ASPECT_RATIOS = ([2], [2, 3], [2, 3], [2, 3], [2], [2])
-SSD300_SCALES = (0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
 SSD300_STEPS = (8, 16, 32, 64, 100, 300)
+# Default-box sizes / 300 per map (max_sizes[k] = min_sizes[k + 1]), as SSD's Caffe scripts
+# derive them for each dataset. coco: ssd_coco.py, NVIDIA's and torchvision's 21, 45, 99, 153,
+# 207, 261, 315 px; voc: ssd_pascal.py, ssd.pytorch's `voc` config and mmdetection's
+# ssd300_voc0712, min_sizes 30, 60, 111, 162, 213, 264 and max_sizes 60, ..., 315 px.
+SSD300_BOX_SIZES = {
+    "coco": (0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05),
+    "voc": (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05),
+}
 
 
 def _options(kind: str, name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict:
@@ -190,7 +199,8 @@ class PSPNet(nn.Module):
     the input channels: mmseg's 512 on ResNet50's 2048) concatenated with its input, a 3x3
     conv to 512 + BN + ReLU (mmseg's bottleneck; smp's `PSPDecoder` has a 1x1 there), dropout
     0.1 and a 1x1 classifier. The auxiliary head is torchvision's `FCNHead` (3x3 conv to a
-    quarter of the channels: mmseg's 256 on ResNet50's 1024, BN, ReLU, dropout 0.1, 1x1);
+    quarter of the channels: mmseg's 256 on ResNet50's 1024, BN, ReLU, channel dropout 0.1
+    as mmseg's `Dropout2d`, 1x1);
     its loss weight is `AUX_WEIGHT`. Both outputs are resized to the input (bilinear,
     align_corners False as mmseg). Left as smp has them: no BN on the 1x1-pooled branch (BN
     cannot normalise one value per channel at batch 1) and branch upsampling with
@@ -218,6 +228,9 @@ class PSPNet(nn.Module):
         self.dropout = nn.Dropout2d(0.1)
         self.classifier = nn.Conv2d(PSP_CHANNELS, num_classes, 1)
         self.aux = FCNHead(backbone.channels[self.aux_tap], num_classes)
+        # mmseg's FCNHead drops whole channels (`dropout_ratio` 0.1 -> nn.Dropout2d, as its
+        # PSPHead); torchvision's drops single values (nn.Dropout)
+        self.aux[3] = nn.Dropout2d(0.1)
         _init_mmseg(nn.ModuleList([self.psp, self.bottleneck, self.classifier]), self.classifier)
         _init_mmseg(self.aux, self.aux[-1])
 
@@ -396,6 +409,49 @@ def keep_resolution(backbone: Backbone, tap: str) -> None:
     backbone.strides.update({t: PROBE_SIZE // int(m.shape[-1]) for t, m in maps.items()})
 
 
+class ClampedDefaultBoxes(DefaultBoxGenerator):
+    """torchvision's `DefaultBoxGenerator` with the whole (cx, cy, w, h) clamped to [0, 1], as
+    NVIDIA's `DefaultBoxes` (`dboxes.clamp_(min=0, max=1)`) and ssd.pytorch's `PriorBox`
+    (`output.clamp_(max=1, min=0)`) do; torchvision clamps only w and h.
+
+    Only centres past the image move: at SSD300 the 10x10 map's last row and column
+    ((9 + 0.5) / (300 / 32) = 1.013), 114 of the 8732 boxes. Maps tiled without `steps` have
+    every centre inside.
+    """
+
+    def _grid_default_boxes(
+        self, grid_sizes: list[list[int]], image_size: list[int], dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        boxes = super()._grid_default_boxes(grid_sizes, image_size, dtype)
+        return boxes.clamp(min=0, max=1) if self.clip else boxes
+
+
+def _check_box_sizes(box_sizes: Any) -> None:
+    if not isinstance(box_sizes, str) or box_sizes not in SSD300_BOX_SIZES:
+        raise PatchswapError(
+            f"box_sizes must be one of {', '.join(SSD300_BOX_SIZES)} (the SSD300 default-box "
+            f"sizes of that dataset's reference), got {box_sizes!r}"
+        )
+
+
+def default_boxes(sizes: Sequence[int], input_size: int, box_sizes: str) -> ClampedDefaultBoxes:
+    """SSD's default boxes for maps of sides `sizes` on `input_size` inputs.
+
+    SSD300's geometry (300 inputs, maps 38-19-10-5-3-1) takes the references' steps and the
+    `box_sizes` table of `SSD300_BOX_SIZES` (`coco` or `voc`); any other geometry, for which
+    neither reference has a table, takes `ssd_aspect_ratios` with torchvision's scales (0.15
+    to 0.9 linearly, then 1), whatever `box_sizes` says.
+    """
+    _check_box_sizes(box_sizes)
+    if input_size == 300 and tuple(sizes) == SSD300_SIZES:
+        return ClampedDefaultBoxes(
+            [list(r) for r in SSD300_ASPECT_RATIOS],
+            scales=list(SSD300_BOX_SIZES[box_sizes]),
+            steps=list(SSD300_STEPS),
+        )
+    return ClampedDefaultBoxes(ssd_aspect_ratios(len(sizes)))
+
+
 def build_detection_model(
     name: str,
     backbone: Backbone,
@@ -410,20 +466,22 @@ def build_detection_model(
     value per input channel, or one for all).
 
     Maps: the backbone's last tap, then NVIDIA's extra blocks (`extra_block_plan`). Default
-    boxes: torchvision's SSD300 ones when `size` is 300 and the maps are 38-19-10-5-3-1,
-    else `ssd_aspect_ratios` with torchvision's scales from min_ratio 0.15 to max_ratio 0.9.
-    Head: torchvision's `SSDHead` (3x3 convs as NVIDIA's; xavier init as both).
+    boxes: `default_boxes` (SSD300's when `size` is 300 and the maps are 38-19-10-5-3-1,
+    centres clamped to the image as NVIDIA and ssd.pytorch). Head: torchvision's `SSDHead`
+    (3x3 convs as NVIDIA's; xavier init as both).
 
     Options: `keep_resolution` (False; True strides the last tap's stage 1, see
     `keep_resolution`), `extra_width` (1.0: NVIDIA's 512/256 channels; scales them for small
-    backbones), and torchvision's post-processing `score_thresh` (0.01), `nms_thresh`
-    (0.45), `detections_per_img` (200).
+    backbones), `box_sizes` (`coco`: NVIDIA's SSD300 sizes, 21-315 px; `voc`: ssd.pytorch's
+    VOC ones, 30-315 px; SSD300 geometry only), and torchvision's post-processing
+    `score_thresh` (0.01), `nms_thresh` (0.45), `detections_per_img` (200).
     """
     if name not in DETECTION_MODELS:
         raise unknown_name("detection model", name, list(DETECTION_MODELS))
     defaults = {
         "keep_resolution": False,
         "extra_width": 1.0,
+        "box_sizes": "coco",
         "score_thresh": 0.01,
         "nms_thresh": 0.45,
         "detections_per_img": 200,
@@ -449,17 +507,11 @@ def build_detection_model(
             f"image_mean {mean} and image_std {std} need one value per input channel "
             f"({backbone.in_channels}) or one for all"
         )
+    _check_box_sizes(chosen["box_sizes"])
     if chosen["keep_resolution"]:
         keep_resolution(backbone, backbone.taps[-1])
     features = SSDFeatures(backbone, size, float(width))
-    if size == 300 and features.sizes == SSD300_SIZES:
-        anchors = DefaultBoxGenerator(
-            [list(r) for r in SSD300_ASPECT_RATIOS],
-            scales=list(SSD300_SCALES),
-            steps=list(SSD300_STEPS),
-        )
-    else:
-        anchors = DefaultBoxGenerator(ssd_aspect_ratios(len(features.sizes)))
+    anchors = default_boxes(features.sizes, size, chosen["box_sizes"])
     head = SSDHead(features.out_channels, anchors.num_anchors_per_location(), num_classes)
     return SSD(
         features,

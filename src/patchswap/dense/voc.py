@@ -46,6 +46,7 @@ SBD_PATH = "Segmentation/train_aug.txt"  # SBD-augmented training list, under Im
 SCENES_HINT = "python -m patchswap.dense.scenes"
 MASK_MODES = ("P", "L")
 MASK_HINT = "VOC masks are palette or grey PNGs whose values are class ids"
+BLUR_KERNEL = 7  # side of the Gaussian kernel of `random_gaussian_blur`: +-3 sigma at sigma 1
 
 Sample = tuple[tv_tensors.Image, Any]
 
@@ -324,19 +325,34 @@ def voc_detection(
     return dataset
 
 
+def random_gaussian_blur(p: float) -> v2.RandomApply:
+    """jfzhang95's `RandomGaussianBlur` (pytorch-deeplab-xception, custom_transforms.py):
+    with probability `p` (the reference's 0.5) the image, never the mask, is blurred with a
+    Gaussian of sigma uniform in (0, 1) (`ImageFilter.GaussianBlur(radius=random.random())`;
+    PIL's radius is the standard deviation). torchvision's exact 7x7 kernel (+-3 sigma at
+    sigma 1) stands in for PIL's box-blur approximation; sigma starts at 1e-3, not 0, which
+    torchvision refuses (a 1e-3 blur is the identity on uint8 images)."""
+    return v2.RandomApply([v2.GaussianBlur(BLUR_KERNEL, sigma=(1e-3, 1.0))], p=p)
+
+
 def segmentation_transforms(
     train: bool,
     size: int,
     *,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    blur: float = 0.0,
 ) -> v2.Compose:
     """DeepLab-style joint transforms, as torchvision's segmentation reference.
 
     Training: shorter side resized to a random 0.5-2x `size`, a random `size` crop (padded
-    with void where the image is smaller), horizontal flip. Test: full image, no geometry
-    (mIoU is scored at the original resolution). Both end in float + normalisation.
+    with void where the image is smaller), horizontal flip, and with probability `blur` a
+    Gaussian blur of the image (`random_gaussian_blur`; DeepLabV3+ recipes: 0.5 as
+    jfzhang95). Test: full image, no geometry (mIoU is scored at the original resolution).
+    Both end in float + normalisation.
     """
+    if not 0 <= blur <= 1:
+        raise PatchswapError(f"blur is a probability in [0, 1], got {blur!r}")
     to_float = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     if not train:
         return v2.Compose(to_float)
@@ -347,6 +363,7 @@ def segmentation_transforms(
                 size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
             ),
             v2.RandomHorizontalFlip(),
+            *([random_gaussian_blur(blur)] if blur > 0 else []),
             *to_float,
         ]
     )

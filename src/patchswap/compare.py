@@ -563,19 +563,21 @@ def run_grid(
     quiet: bool,
     evaluations: Sequence[str],
     workers: Workers,
-    progress: Callable[[int, Cell, dict[str, Any], str], None],
+    progress: Callable[[str, int, dict[str, Any], str], None],
     budget: SuiteBudget | None = None,
 ) -> list[tuple[dict[str, Any], str, dict[str, float] | None]]:
     """Every cell trained and evaluated, `workers.jobs` at a time (several: quietly, in
-    processes of their own), results in cell order."""
+    processes of their own), results in cell order. `progress(counter, index, summary,
+    action)` hears of each cell as it finishes; `counter` reads `[3/8]`."""
     jobs = [(c, quiet or workers.jobs > 1, evaluations, budget or SuiteBudget()) for c in cells]
-    return run_all(
-        jobs,
-        [c.folder for c in cells],
-        evaluated_cell,
-        workers,
-        lambda index, result: progress(index, cells[index], result[0], result[1]),
-    )
+    finished = 0
+
+    def done(index: int, result: tuple[dict[str, Any], str, Any]) -> None:
+        nonlocal finished
+        finished += 1
+        progress(f"[{finished}/{len(cells)}]", index, result[0], result[1])
+
+    return run_all(jobs, [c.folder for c in cells], evaluated_cell, workers, done)
 
 
 def compare(
@@ -607,13 +609,10 @@ def compare(
         )
     check_writable_folder(folder, "--output-dir")
     primary = TASK_SCORES[task].primary
-    finished = 0
 
-    def progress(index: int, cell: Cell, summary: dict[str, Any], action: str) -> None:
-        nonlocal finished
-        finished += 1
+    def progress(counter: str, index: int, summary: dict[str, Any], action: str) -> None:
         print(
-            f"[{finished}/{len(cells)}] {cell.cfg.name}: {action} | best {primary} "
+            f"{counter} {cells[index].cfg.name}: {action} | best {primary} "
             f"{summary[f'best_{primary}']:.2f} last {primary} {summary[f'last_{primary}']:.2f}"
         )
 

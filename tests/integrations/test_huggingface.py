@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import json
 import os
 import subprocess
 import sys
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import tiny_net
+from tiny_models import assert_ranks_share_the_adaptive_p, read_rank_records, tiny_net
 from torch import nn
 from torch.utils.data import Dataset
 
-from patchswap import AdaptivePr, PatchSwapObjective, ProgressivePr
+from patchswap import PatchSwapObjective, ProgressivePr
 from patchswap.errors import PatchswapError
 from patchswap.integrations import MissingExtraError, ScheduledObjective
 
@@ -241,15 +240,6 @@ def test_ddp_ranks_pair_their_own_batches_and_share_the_adaptive_p_r(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    text = "".join((tmp_path / f"rank{rank}.jsonl").read_text() for rank in (0, 1))
-    rows = {(r["epoch"], r["rank"]): r for r in map(json.loads, text.splitlines())}
-    assert sorted(rows) == [(e, rank) for e in (1, 2, 3) for rank in (0, 1)]
+    rows = read_rank_records(tmp_path)
     assert {row["world"] for row in rows.values()} == {2}
-    for epoch in (2, 3):
-        before = [rows[epoch - 1, rank]["hits"] for rank in (0, 1)]
-        assert [hits[1] for hits in before] == [32.0, 32.0]  # 16 samples a rank, 2 views each
-        accuracy = sum(hits[0] for hits in before) / 64  # both ranks' hits, not one rank's
-        for rank in (0, 1):
-            assert rows[epoch, rank]["accuracy"] == pytest.approx(accuracy)
-            assert rows[epoch, rank]["p"] == pytest.approx(AdaptivePr()(epoch, accuracy))
-    assert any(rows[e, 0]["hits"] != rows[e, 1]["hits"] for e in (1, 2))  # the sum mattered
+    assert_ranks_share_the_adaptive_p(rows)

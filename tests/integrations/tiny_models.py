@@ -1,6 +1,13 @@
-"""A tiny classifier shared by the integration tests (each framework trains it a few steps)."""
+"""Shared by the integration tests: a tiny classifier (each framework trains it a few steps)
+and the checks of a two-process DDP run's per-rank records."""
 
+import json
+from pathlib import Path
+
+import pytest
 from torch import nn
+
+from patchswap import AdaptivePr
 
 
 def tiny_net(classes: int) -> nn.Module:
@@ -12,3 +19,23 @@ def tiny_net(classes: int) -> nn.Module:
         nn.Flatten(),
         nn.Linear(8, classes),
     )
+
+
+def read_rank_records(folder: Path) -> dict:
+    """The two DDP ranks' per-epoch records (`rank0.jsonl`, `rank1.jsonl`), by (epoch, rank)."""
+    text = "".join((folder / f"rank{rank}.jsonl").read_text() for rank in (0, 1))
+    rows = {(r["epoch"], r["rank"]): r for r in map(json.loads, text.splitlines())}
+    assert sorted(rows) == [(e, rank) for e in (1, 2, 3) for rank in (0, 1)]
+    return rows
+
+
+def assert_ranks_share_the_adaptive_p(rows: dict) -> None:
+    """Every rank reads the summed swapped-pair accuracy of both ranks' previous epoch."""
+    for epoch in (2, 3):
+        before = [rows[epoch - 1, rank]["hits"] for rank in (0, 1)]
+        assert [hits[1] for hits in before] == [32.0, 32.0]  # 16 samples a rank, 2 views each
+        accuracy = sum(hits[0] for hits in before) / 64  # both ranks' hits, not one rank's
+        for rank in (0, 1):
+            assert rows[epoch, rank]["accuracy"] == pytest.approx(accuracy)
+            assert rows[epoch, rank]["p"] == pytest.approx(AdaptivePr()(epoch, accuracy))
+    assert any(rows[e, 0]["hits"] != rows[e, 1]["hits"] for e in (1, 2))  # the sum mattered

@@ -42,15 +42,10 @@ def run_study(
     check_writable_folder(docs_dir / plan.name, "--docs-dir")
     registration = register(plan.path, plan.kind, plan.cells_dir)
     cells = [(group.name, cell) for group in plan.groups for cell in group.cells]
-    finished = 0
 
-    def progress(index: int, cell: Cell, summary: dict[str, Any], action: str) -> None:
-        nonlocal finished
-        finished += 1
-        say(
-            f"[{finished}/{len(cells)}] {cells[index][0]} | {cell.cfg.name}: {action} | "
-            f"last top1 {summary['last_top1']:.2f}"
-        )
+    def progress(counter: str, index: int, summary: dict[str, Any], action: str) -> None:
+        group, cell = cells[index]
+        say(f"{counter} {group} | {cell.cfg.name}: {action} | last top1 {summary['last_top1']:.2f}")
 
     results = run_grid(
         [cell for _, cell in cells], quiet, plan.evaluations, workers, progress, plan.suite

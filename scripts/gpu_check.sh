@@ -24,6 +24,13 @@ else
     || { echo "gpu_check: no CUDA device; use --dry-run on CPU"; exit 2; }
   device=cuda; precision=bf16; model=resnet18; per_class=6000; samples=50000; batch=128; epochs=3
   data=(); root_args=()
+  if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    # the lent machine has no network: full-size stand-in images (timings, not accuracy)
+    root="$out/fashion_mnist"
+    PYTHONPATH=tests python3 -c \
+      "import fixtures_data, pathlib; fixtures_data.make_fashion_mnist_gz(pathlib.Path('$root'), 60000, 10000)"
+    data=(--set "data.root=$root"); root_args=(--data-root "$root")
+  fi
   per_class_full=6000
 fi
 status=0

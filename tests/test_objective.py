@@ -65,7 +65,7 @@ def test_matched_pairing_forwards_the_batch_once_and_spells_out_by_hand():
     model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
     x = torch.randn(9, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     y = torch.tensor([0, 1, 0, 1, 2, 0, 1, 0, 1])  # 4 zeros, 4 ones: 4 pairs; class 2 alone
-    objective = PatchSwapObjective(grid=2, p=0.7, pairing="matched")
+    objective = PatchSwapObjective(grid=2, p=0.7, pairing="matched", forward="separate")
     loss, parts = objective(
         model, x, y, generator=torch.Generator().manual_seed(5), return_parts=True
     )
@@ -82,6 +82,16 @@ def test_matched_pairing_forwards_the_batch_once_and_spells_out_by_hand():
     for name, value in expected.items():
         assert torch.allclose(parts[name], value), name
     assert torch.allclose(loss, sum(expected.values()))
+
+
+def test_matched_pairing_forwards_jointly_by_default_and_never_a_lone_image():
+    calls = []
+    model = small_model()
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 0, 1, 2])  # a single pair
+    PatchSwapObjective(pairing="matched")(model, x, y)
+    PatchSwapObjective(pairing="matched", forward="separate")(model, x, y)
+    assert calls == [4, 4]  # one pass each: a pass of the lone partner would fail batch norm
 
 
 def test_matched_pairing_without_any_pair_is_cross_entropy():

@@ -240,3 +240,19 @@ def test_matched_pairs_in_a_batch_are_disjoint_and_leave_one_per_odd_class():
     assert sorted(labels[alone].tolist()) == [0, 2, 3]  # odd counts: 3 zeros, one 2, one 3
     again = matched_pairs(labels, torch.Generator().manual_seed(0))
     assert all(torch.equal(x, y) for x, y in zip(again, (anchors, partners, alone)))
+
+
+def test_matched_sampler_draws_the_odd_ones_classmate_uniformly():
+    labels = torch.zeros(3, dtype=torch.int64)  # one pair and an odd one out each epoch
+    sampler = MatchedPairSampler(labels, batch_size=4, seed=0)
+    after = {0: [], 1: [], 2: []}  # the odd one's mate, as a slot after it in the class
+    for epoch in range(600):
+        sampler.set_epoch(epoch)
+        anchors, partners = sampler.pairs()
+        # the same first draws as the sampler's: which image was left over this epoch
+        _, _, alone = matched_pairs(labels, torch.Generator().manual_seed(epoch))
+        odd = alone.item()
+        mate = partners[anchors == odd].item()
+        after[odd].append((mate - odd) % 3)
+    shares = [sum(a == 1 for a in found) / len(found) for found in after.values() if found]
+    assert all(0.4 < share < 0.6 for share in shares), shares  # not 2/3 for the next member

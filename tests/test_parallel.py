@@ -1,12 +1,11 @@
-"""Cells claimed with a lock file: never trained twice at once, taken over when their holder
-died, waited for while it lives."""
+"""Cells claimed with a file lock: never trained by two processes at once, claimable again as
+soon as the holder ends or dies, waited for while it lives."""
 
+import fcntl
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -15,57 +14,55 @@ from patchswap import parallel
 from patchswap.errors import ConfigError
 from patchswap.parallel import CLAIM, Workers, claimed, parse_gpus, run_all
 
+HOLD = """
+import fcntl, sys, time
+claim = open(sys.argv[1], "a+")
+fcntl.flock(claim, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch):
     monkeypatch.setattr(parallel, "POLL_SECONDS", 0.05)
 
 
-def write_claim(folder, host, pid):
+def hold(folder, seconds):
+    """Another process holding the cell's claim for `seconds`."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CLAIM).write_text(json.dumps({"host": host, "pid": pid}))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder / CLAIM), str(seconds)], stdout=subprocess.PIPE
+    )
+    assert holder.stdout.readline().strip() == b"held"
+    return holder
 
 
 def test_a_claim_is_held_while_the_body_runs_and_released_after(tmp_path):
     with claimed(tmp_path / "cell"):
-        holder = json.loads((tmp_path / "cell" / CLAIM).read_text())
-        assert holder == {"host": socket.gethostname(), "pid": os.getpid()}
-    assert not (tmp_path / "cell" / CLAIM).exists()
-
-
-def test_a_claim_of_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    write_claim(tmp_path / "cell", socket.gethostname(), dead.pid)
-    with claimed(tmp_path / "cell"):
         assert json.loads((tmp_path / "cell" / CLAIM).read_text())["pid"] == os.getpid()
+        with open(tmp_path / "cell" / CLAIM) as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(tmp_path / "cell" / CLAIM) as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
 
 
 def test_a_claim_of_a_live_process_is_waited_for(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
-    reaper = threading.Thread(target=holder.wait)  # as its own parent would, once it ends
-    reaper.start()
-    write_claim(tmp_path / "cell", socket.gethostname(), holder.pid)
+    holder = hold(tmp_path / "cell", 1.0)
     start = time.monotonic()
     with claimed(tmp_path / "cell"):
         waited = time.monotonic() - start
-    reaper.join()
+    holder.wait()
     assert waited > 0.5  # not before the holder ended
 
 
-def test_a_claim_from_another_machine_is_never_broken(tmp_path, monkeypatch):
-    write_claim(tmp_path / "cell", "another-host", 1)
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        if len(sleeps) == 3:
-            (tmp_path / "cell" / CLAIM).unlink()  # the other machine finishes
-
-    monkeypatch.setattr(parallel.time, "sleep", sleep)
+def test_a_claim_of_a_killed_process_is_free_at_once(tmp_path):
+    holder = hold(tmp_path / "cell", 60.0)
+    holder.kill()
+    holder.wait()
+    start = time.monotonic()
     with claimed(tmp_path / "cell"):
-        pass
-    assert len(sleeps) == 3
+        assert time.monotonic() - start < 5
 
 
 def test_results_come_back_in_item_order(tmp_path):

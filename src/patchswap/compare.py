@@ -550,12 +550,14 @@ def default_output_dir(recipes: Sequence[str], sweep: str | None) -> Path:
 def evaluated_cell(
     job: tuple[Cell, bool, Sequence[str], SuiteBudget],
 ) -> tuple[dict[str, Any], str, dict[str, float] | None]:
-    """Train (or read back) one cell and evaluate it: what a worker process does per cell."""
+    """Train (or read back) one cell and measure it (accuracy from its summary, plus the
+    `evaluations`): what a worker process does per cell."""
     cell, quiet, evaluations, budget = job
     summary, action = run_cell(cell, quiet)
     say = silent if quiet else print
-    metrics = run_metrics(cell.folder, summary, evaluations, say, budget) if evaluations else None
-    return summary, action, metrics
+    if task_of(cell.cfg) != "classification":  # dense grids are scored by their table alone
+        return summary, action, None
+    return summary, action, run_metrics(cell.folder, summary, evaluations, say, budget)
 
 
 def run_grid(

@@ -41,6 +41,8 @@ class PatchSwapObjective(nn.Module):
         alpha: the weight of the symmetric KL term (`SelfDistillationLoss`).
         forward: `separate` forwards the swapped anchors and partners in two passes, as
             Algorithm 1 (batch norm statistics per half); `joint` in one pass of `2N` images.
+            Unset: `separate`, except `joint` with `pairing="matched"` (where a batch may hold
+            a single pair, and a pass of one image cannot train batch norm).
         one_cell: swap exactly one cell per swapped pair, as the paper's listing (`patch_swap`).
         pairing: `batch` gives every sample a partner from the batch (`in_batch_partners`) and
             forwards `2N` images; `matched` splits the batch into disjoint same-class pairs
@@ -61,7 +63,7 @@ class PatchSwapObjective(nn.Module):
         gamma: float = 1.0,
         alpha: float = 1.0,
         *,
-        forward: str = "separate",
+        forward: str | None = None,
         one_cell: bool = False,
         pairing: str = "batch",
     ) -> None:
@@ -69,6 +71,8 @@ class PatchSwapObjective(nn.Module):
         if pairing not in PAIRINGS:
             raise PatchswapError(f"pairing={pairing!r} is unknown; valid: {', '.join(PAIRINGS)}")
         self.pairing = pairing
+        if forward is None:
+            forward = "joint" if pairing == "matched" else "separate"
         if forward not in FORWARDS:
             raise PatchswapError(f"forward={forward!r} is unknown; valid: {', '.join(FORWARDS)}")
         self.grid = check.integer("grid", grid, 1, " (cells per side; the paper uses 4)")
@@ -137,7 +141,7 @@ class PatchSwapObjective(nn.Module):
             x[anchors], x[partners], self.grid, self.p, generator, one_cell=self.one_cell
         )
         first = torch.cat([xa, x[alone]])
-        if self.mode == "separate":
+        if self.mode == "separate" and pairs > 1:  # one pair: its partner pass would be 1 image
             logits_first, logits_b = model(first), model(xb)
         else:
             both = model(torch.cat([first, xb]))

@@ -111,6 +111,33 @@ def matched_pairs(
     return grouped[where], grouped[where + 1], alone
 
 
+class _ClassTables:
+    """Indices grouped by class: class c occupies `order[start : start + count]`; per index,
+    its class's start and size and its slot inside the class."""
+
+    def __init__(self, labels: torch.Tensor) -> None:
+        self.order = torch.argsort(labels, stable=True)
+        self.classes, counts = torch.unique_consecutive(labels[self.order], return_counts=True)
+        self.counts = counts
+        starts = torch.cumsum(counts, 0) - counts
+        position = torch.empty_like(self.order)
+        position[self.order] = torch.arange(len(self.order))
+        self.start = starts.repeat_interleave(counts)[position]
+        self.count = counts.repeat_interleave(counts)[position]
+        self.rank_in_class = position - self.start
+
+    def classmates(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A uniformly drawn same-class partner `j != i` for every anchor index `i` (itself
+        when its class has no other member)."""
+        count = self.count[anchors]
+        # Draw a slot among the other count-1 members, then skip over the anchor's own slot.
+        draw = torch.rand(len(anchors), generator=generator, dtype=torch.float64)
+        slot = torch.minimum((draw * (count - 1)).long(), (count - 2).clamp(min=0))
+        slot = slot + (slot >= self.rank_in_class[anchors]).long()
+        slot = torch.where(count > 1, slot, self.rank_in_class[anchors])
+        return self.order[self.start[anchors] + slot]
+
+
 class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of anchors followed by same-label partners (`j != i` when the class allows).
 
@@ -150,16 +177,8 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
         self.seed = check.integer("seed", seed)
         self.epoch = 0
 
-        # Indices grouped by class: class c occupies order[start[c] : start[c] + count[c]].
-        self._order = torch.argsort(self.labels, stable=True)
-        classes, counts = torch.unique_consecutive(self.labels[self._order], return_counts=True)
-        starts = torch.cumsum(counts, 0) - counts
-        position = torch.empty_like(self._order)
-        position[self._order] = torch.arange(len(self._order))
-        self._start = starts.repeat_interleave(counts)[position]  # per index: its class start
-        self._count = counts.repeat_interleave(counts)[position]  # per index: its class size
-        self._rank_in_class = position - self._start  # per index: its slot inside the class
-        singletons = classes[counts == 1].tolist()
+        self._tables = _ClassTables(self.labels)
+        singletons = self._tables.classes[self._tables.counts == 1].tolist()
         if singletons:
             warnings.warn(
                 f"classes {singletons} have a single training sample; those samples are paired "
@@ -184,13 +203,7 @@ class IntraClassPairSampler(torch.utils.data.Sampler[list[int]]):
 
     def partners(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A uniformly drawn same-class partner `j != i` for every anchor index `i`."""
-        count = self._count[anchors]
-        # Draw a slot among the other count-1 members, then skip over the anchor's own slot.
-        draw = torch.rand(len(anchors), generator=generator, dtype=torch.float64)
-        slot = torch.minimum((draw * (count - 1)).long(), (count - 2).clamp(min=0))
-        slot = slot + (slot >= self._rank_in_class[anchors]).long()
-        slot = torch.where(count > 1, slot, self._rank_in_class[anchors])
-        return self._order[self._start[anchors] + slot]
+        return self._tables.classmates(anchors, generator)
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = self._generator()
@@ -251,6 +264,7 @@ class MatchedPairSampler(torch.utils.data.Sampler[list[int]]):
             raise check.fail("rank", rank, f"in [0, num_replicas={num_replicas})")
         self.seed = check.integer("seed", seed)
         self.epoch = 0
+        self._tables = _ClassTables(self.labels)
         counts = torch.bincount(self.labels)
         self.num_pairs = int(((counts + 1) // 2).sum())  # odd classes: one pair more
         self.pairs_per_rank = math.ceil(self.num_pairs / num_replicas)
@@ -265,17 +279,9 @@ class MatchedPairSampler(torch.utils.data.Sampler[list[int]]):
         """This epoch's `(anchors, partners)` over the whole set, in a random pair order."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         anchors, partners, alone = matched_pairs(self.labels, generator)
-        if len(alone):  # the odd one out of each odd class: a random classmate
-            order = torch.argsort(self.labels, stable=True)
-            counts = torch.bincount(self.labels)
-            starts = torch.cumsum(counts, 0) - counts
-            size = counts[self.labels[alone]]
-            draw = torch.rand(len(alone), generator=generator, dtype=torch.float64)
-            mate = order[starts[self.labels[alone]] + (draw * size).long().clamp(max=size - 1)]
-            self_pair = mate == alone  # drawn itself: take the next member of its class
-            nxt = order[starts[self.labels[alone]] + ((draw * size).long() + 1) % size]
-            mate = torch.where(self_pair & (size > 1), nxt, mate)
-            anchors, partners = torch.cat([anchors, alone]), torch.cat([partners, mate])
+        if len(alone):  # the odd one out of each odd class: a uniformly drawn classmate
+            mates = self._tables.classmates(alone, generator)
+            anchors, partners = torch.cat([anchors, alone]), torch.cat([partners, mates])
         shuffle = torch.randperm(len(anchors), generator=generator)
         return anchors[shuffle], partners[shuffle]
 

@@ -1,17 +1,21 @@
 """The cells of a grid (`compare`, `study`) run by up to `jobs` processes at once.
 
-Each cell is claimed with a lock file in its folder (`.claim`, created atomically, naming the
-host and process), so two invocations, or two machines sharing a file system, never train the
-same cell: a cell claimed by a live process is waited for and then read back. A claim left
-by a process that died (same host, process gone) is taken over, and the cell resumes from its
-`last.pt` as any interrupted cell does. With `jobs > 1` each worker process gets
-`cores // jobs` CPU threads and, given `gpus`, a GPU of its own (`CUDA_VISIBLE_DEVICES`).
+Each cell is claimed with an exclusive `flock` on a file in its folder (`.claim`, which also
+names the host and process holding it), so two invocations, or two machines sharing a file
+system (NFS emulates `flock` with POSIX locks), never train the same cell: a cell claimed by
+a live process is waited for and then read back. The kernel releases the lock when its
+process dies, however it dies, so a killed run's cell is claimed by the next invocation and
+resumes from its `last.pt` as any interrupted cell does (no stale-lock guessing by pid).
+With `jobs > 1` each worker process gets `cores // jobs` CPU threads and, given `gpus`, a GPU
+of its own (`CUDA_VISIBLE_DEVICES`; with `gpus` even one job runs in a worker, so the device
+is set before CUDA starts).
 Results come back in cell order, so tables do not depend on which cell finished first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import multiprocessing
 import os
@@ -72,43 +76,26 @@ def parse_gpus(text: str | None) -> tuple[int, ...]:
         raise ConfigError(f"--gpus {text!r} must list GPU indices, e.g. 0,1,2") from None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def claimed(folder: Path) -> Iterator[None]:
-    """Hold the cell's claim while its body runs; wait while another live process holds it."""
+    """Hold the cell's claim while its body runs; wait while another live process holds it.
+    The claim file stays (unlinking it would let a waiter lock a file no one else sees)."""
     folder.mkdir(parents=True, exist_ok=True)
-    claim = folder / CLAIM
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
-    while True:
-        try:
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+    with open(folder / CLAIM, "a+") as claim:
+        while True:
             try:
-                holder = json.loads(claim.read_text())
-            except (OSError, ValueError):  # being written, or removed meanwhile
-                time.sleep(POLL_SECONDS / 10)
-                continue
-            if holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
-                claim.unlink(missing_ok=True)  # its process died: the cell resumes here
-                continue
-            time.sleep(POLL_SECONDS)
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        break
-    try:
-        yield
-    finally:
-        claim.unlink(missing_ok=True)
+                fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(POLL_SECONDS)
+        claim.seek(0)
+        claim.truncate()
+        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, claim)
+        claim.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(claim, fcntl.LOCK_UN)
 
 
 def _init_worker(threads: int, gpus: Any) -> None:
@@ -135,7 +122,7 @@ def run_all(
     the results in item order, calling `done(index, result)` as each finishes. `task` must be
     a module-level function when `jobs > 1` (it runs in a spawned process)."""
     workers.check()
-    if workers.jobs == 1:
+    if workers.jobs == 1 and not workers.gpus:  # in this process (with --gpus: one worker)
         results = []
         for index, (item, folder) in enumerate(zip(items, folders)):
             results.append(_call(task, item, folder))

@@ -29,3 +29,17 @@ def test_saved_cells_restore_into_a_fresh_folder_and_are_not_trained_again(plan_
     expected = json.loads(before)
     assert after["groups"] == expected["groups"] and after["claims"] == expected["claims"]
     assert after["registration"] == expected["registration"]  # the first start, as recorded
+
+
+def test_cells_of_another_version_of_the_plan_are_not_restored(plan_file, tmp_path):
+    import pytest
+
+    from patchswap.errors import ConfigError
+    from patchswap.study.cells import restore_cells
+
+    plan = load_plan(plan_file(), tmp_path / "runs")
+    for folder, blob in ((plan.cells_dir, "a"), (tmp_path / "saved", "b")):
+        folder.mkdir(parents=True)
+        (folder / "registration.json").write_text(json.dumps({"blob": blob * 40}))
+    with pytest.raises(ConfigError, match="two versions of tiny do not mix"):
+        restore_cells(plan, tmp_path / "saved")

@@ -87,3 +87,15 @@ def test_pages_published_before_registration_cite_the_plans_first_commit(repo):
     git(repo, "commit", "-qam", "second")
     record = from_history(plan)
     assert record.commit == first and "not recorded at run time" in record.text()
+
+
+def test_a_packaged_plan_inside_a_users_repository_is_recorded_as_the_package(repo, monkeypatch):
+    from patchswap import recipes
+
+    site = repo / ".venv" / "patchswap" / "configs" / "studies"  # pip install into the repo
+    site.mkdir(parents=True)
+    plan = site / "confirm.yaml"
+    plan.write_text(PLAN)
+    monkeypatch.setattr(recipes, "packaged_configs", lambda: site.parent)
+    record = current(plan, "confirmatory")
+    assert record.recorded_by.startswith("package patchswap ") and record.blob == blob_hash(plan)

@@ -46,7 +46,7 @@ def test_the_fit_is_least_squares_with_the_t_interval_of_its_slope():
     first = fits[0]
     assert first.slope == pytest.approx(reference.slope)
     assert first.r_squared == pytest.approx(reference.rvalue**2)
-    half = sp.t.ppf(0.975, 4) * reference.stderr
+    half = sp.t.ppf(1 - 0.05 / 4, 4) * reference.stderr  # 95% over 2 predictors: 97.5% each
     assert first.slope_interval == pytest.approx((reference.slope - half, reference.slope + half))
     assert first.rule and first.x == pytest.approx(hard)
     assert fits[1].x == pytest.approx([h / 2 for h in hard])  # hard minus swap

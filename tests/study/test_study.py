@@ -204,3 +204,16 @@ def test_every_shipped_plan_parses_with_at_least_three_seeds_and_confirms_with_e
         assert len(plan.seeds) >= 3 and plan.claims, path
         if plan.kind == "confirmatory":
             assert len(plan.seeds) >= 8 and not set(plan.seeds) & {0, 1, 2}, path
+
+
+def test_a_plan_without_evaluations_is_measured_by_its_accuracy(plan_file, tmp_path):
+    def accuracy_only(plan):
+        plan.pop("evaluations")
+        plan["groups"] = plan["groups"][:1]
+        plan["claims"] = plan["claims"][:1]
+
+    plan = load_plan(plan_file(accuracy_only), tmp_path / "runs")
+    page = run_study(plan, tmp_path / "docs", quiet=True, say=lambda _: None)
+    results = json.loads((page.parent / "results.json").read_text())
+    assert len(results["groups"]["clean"]["patchswap"]["last_top1"]) == 2
+    assert results["claims"][0]["p"] is not None or results["claims"][0]["seeds"] == 2

@@ -1,6 +1,7 @@
 """One source for every study number a visitor reads: docs/study/README.md and the root
 README's study block are generated from the pages' results.json, and match them."""
 
+import json
 import re
 from pathlib import Path
 
@@ -40,5 +41,16 @@ def test_every_published_page_states_its_registration_and_what_its_seeds_varied(
     for page in DOCS.glob("*/README.md"):
         text = page.read_text()
         assert "Pre-registration: " in text and "each seed draws " in text, page
-        assert "Holm p (family)" in text and "detectable Δ (80%)" in text, page
+        assert "Holm p (family)" in text and "detectable Δ (80%, α/m)" in text, page
         assert "fixed in the plan before the run" not in text, page  # the old asserted sentence
+
+
+def test_a_page_whose_plan_changed_its_seeds_is_skipped_with_one_line(tmp_path):
+    docs = tmp_path / "study"
+    (docs / "noise").mkdir(parents=True)
+    record = json.loads((DOCS / "noise" / "results.json").read_text())
+    record["seeds"] = [5, 6, 7]
+    (docs / "noise" / "results.json").write_text(json.dumps(record))
+    said = []
+    assert load_pages(docs, tmp_path, said.append) == []
+    assert len(said) == 1 and "seeds [5, 6, 7]" in said[0] and "skipped" in said[0]

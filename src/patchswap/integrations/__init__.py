@@ -62,7 +62,7 @@ class ScheduledObjective(PatchSwapObjective):
         gamma: float = 1.0,
         alpha: float = 1.0,
         *,
-        forward: str = "separate",
+        forward: str | None = None,
         one_cell: bool = False,
         pairing: str = "batch",
     ) -> None:

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..compare import Cell
+from ..errors import ConfigError
 from ..evaluation.run_metrics import SUITE_EVALUATIONS
 from .plan import Plan
 from .registration import FILE as REGISTRATION
@@ -62,22 +63,30 @@ def save_cells(plan: Plan, destination: Path) -> int:
 
 
 def restore_cells(plan: Plan, source: Path) -> int:
-    """Copy saved cells into the plan's cells folder, never over a file already there (a cell
-    trained here since wins); returns how many cells were restored."""
+    """Copy saved cells into the plan's cells folder; returns how many were restored. Only into
+    cells not started here (a cell trained or begun here since wins), and only cells of the
+    same version of the plan (their registrations must agree)."""
+    saved, here = source / REGISTRATION, plan.cells_dir / REGISTRATION
+    if saved.is_file() and here.is_file():
+        theirs, ours = (json.loads(p.read_text())["blob"] for p in (saved, here))
+        if theirs != ours:
+            raise ConfigError(
+                f"the cells in {source} ran plan blob {theirs[:10]}, those in "
+                f"{plan.cells_dir} blob {ours[:10]}: two versions of {plan.name} do not mix; "
+                "restore into another --output-dir"
+            )
     restored = 0
     for summary in sorted(source.glob("*/*/summary.json")):
         cell = summary.parent
         target = plan.cells_dir / cell.relative_to(source)
-        if (target / "summary.json").is_file():
+        if target.exists() and any(p.name != ".claim" for p in target.iterdir()):
             continue
         for path in sorted(p for p in cell.rglob("*") if p.is_file()):
             destination = target / path.relative_to(cell)
-            if not destination.exists():
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, destination)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
         restored += 1
-    registration = source / REGISTRATION
-    if registration.is_file() and not (plan.cells_dir / REGISTRATION).exists():
+    if saved.is_file() and not here.exists():
         plan.cells_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(registration, plan.cells_dir / REGISTRATION)
+        shutil.copy2(saved, here)
     return restored

@@ -6,14 +6,16 @@ study's own hypotheses); a confirmatory plan's claims form their own family per 
 pre-registered. The verdict is on the family's Holm-adjusted p: `holds` when the difference
 has the claimed sign and the adjusted p < 0.05, `does not hold` when it has the other sign and
 the adjusted p < 0.05, otherwise `inconclusive`, with the effect it could have detected at 80%
-power, so it is not read as "no effect". Computed from the measured values only.
+power, so it is not read as "no effect". That detectable effect is taken at the family's
+Bonferroni level 0.05 / m, which bounds Holm's first step: the effect that would have
+survived the correction. Computed from the measured values only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..stats import ALPHA, Comparison, compare_samples, holm
+from ..stats import ALPHA, Comparison, compare_samples, detectable_effect, holm
 
 
 @dataclass
@@ -26,6 +28,8 @@ class ClaimResult:
     p_plan: float | None = None  # Holm over the plan's claims of the same source
     p_family: float | None = None  # Holm over the family
     family_size: int = 0
+    samples: tuple[list[float], list[float]] = ([], [])  # the row's and the reference's
+    detectable_family: float | None = None  # 80% power at alpha / family size
 
     @property
     def verdict(self) -> str:
@@ -33,7 +37,7 @@ class ClaimResult:
         if self.p_family is None:
             return "inconclusive (too few seeds or no variance)"
         if self.p_family >= ALPHA:
-            could = f"{c.detectable:.2f}" if c.detectable is not None else "-"
+            could = "-" if self.detectable_family is None else f"{self.detectable_family:.2f}"
             return f"inconclusive (could detect ±{could})"
         if (c.difference > 0) == (self.expect == "higher") and c.difference != 0:
             return "holds"
@@ -41,7 +45,7 @@ class ClaimResult:
 
 
 def measure(row: list[float], against: list[float], expect: str, family: str) -> ClaimResult:
-    return ClaimResult(compare_samples(row, against), expect, family)
+    return ClaimResult(compare_samples(row, against), expect, family, samples=(row, against))
 
 
 def family_of(kind: str, plan: str, source: str) -> str:
@@ -63,3 +67,6 @@ def adjust(results: list[ClaimResult], key: str) -> None:
             else:
                 result.p_family = p
                 result.family_size = sum(r.comparison.p is not None for r in members)
+                result.detectable_family = detectable_effect(
+                    *result.samples, alpha=ALPHA / max(result.family_size, 1)
+                )

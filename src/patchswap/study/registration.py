@@ -72,32 +72,32 @@ def _git(path: Path, *args: str) -> str | None:
 
 def current(path: Path, kind: str) -> Registration:
     """The plan file's registration now; refuses an uncommitted confirmatory plan."""
-    path = Path(path).resolve()
-    blob = blob_hash(path)
-    if _git(path, "rev-parse", "--is-inside-work-tree") == "true":
-        tracked = _git(path, "ls-files", "--error-unmatch", path.name) is not None
-        clean = tracked and _git(path, "diff", "--quiet", "HEAD", "--", path.name) is not None
-        if clean:
-            last = _git(path, "log", "-1", "--format=%H %cI", "--", path.name) or ""
-            commit, _, when = last.partition(" ")
-            return Registration(blob, "git", commit or None, when or None)
-        if kind == "confirmatory":
-            state = "changed since its last commit" if tracked else "not committed"
-            raise ConfigError(
-                f"study plan {path} is {state}: a confirmatory plan is registered by its commit; "
-                f"commit it first (git add {path.name} && git commit), or mark it `kind: "
-                "exploratory`"
-            )
-        return Registration(blob, "uncommitted")
     from .. import __version__
     from ..recipes import packaged_configs
 
-    if path.is_relative_to(packaged_configs().resolve()):
+    path = Path(path).resolve()
+    blob = blob_hash(path)
+    in_git = _git(path, "rev-parse", "--is-inside-work-tree") == "true"
+    tracked = in_git and _git(path, "ls-files", "--error-unmatch", path.name) is not None
+    if tracked and _git(path, "diff", "--quiet", "HEAD", "--", path.name) is not None:
+        last = _git(path, "log", "-1", "--format=%H %cI", "--", path.name) or ""
+        commit, _, when = last.partition(" ")
+        return Registration(blob, "git", commit or None, when or None)
+    if not tracked and path.is_relative_to(packaged_configs().resolve()):
+        # an installed package's plan (even inside a user's own repository, e.g. a .venv)
         return Registration(blob, f"package patchswap {__version__}")
     if kind == "confirmatory":
+        state = (
+            "changed since its last commit"
+            if tracked
+            else "not committed"
+            if in_git
+            else "not in a git repository"
+        )
         raise ConfigError(
-            f"study plan {path} is not in a git repository, so its registration cannot be "
-            "recorded: commit it in one, or mark it `kind: exploratory`"
+            f"study plan {path} is {state}: a confirmatory plan is registered by its commit; "
+            f"commit it first (git add {path.name} && git commit), or mark it `kind: "
+            "exploratory`"
         )
     return Registration(blob, "uncommitted")
 

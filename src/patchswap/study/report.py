@@ -106,7 +106,7 @@ def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
         "## Claims",
         "",
         "| claim | source | ours: Δ [95% CI] | p | Holm p (plan) | Holm p (family) | "
-        "detectable Δ (80%) | seeds | verdict |",
+        "detectable Δ (80%, α/m) | seeds | verdict |",
         "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     families: dict[str, int] = {}
@@ -118,7 +118,8 @@ def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
             f"{c.difference:+.2f} {interval} {LABELS[m.claim.metric]} ({m.claim.row} "
             f"{pm_text(*mean_std(m.mine))} vs {m.against} {pm_text(*mean_std(m.reference))})"
         )
-        detectable = "-" if c.detectable is None else f"{c.detectable:.2f}"
+        could = r.detectable_family
+        detectable = "-" if could is None else f"{could:.2f}"
         verdict = f"{'exploratory: ' if plan.kind == 'exploratory' else ''}**{r.verdict}**"
         lines.append(
             f"| {m.claim.claim} | {m.claim.quoted} | {ours} | {_p(c.p)} | {_p(r.p_plan)} | "
@@ -133,7 +134,8 @@ def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
         "verdict is on the family's adjusted p: `holds` when Δ has the claimed sign and it is "
         "below 0.05, `does not hold` when Δ has the other sign and it is below 0.05, otherwise "
         "inconclusive. Detectable Δ: the smallest difference this many seeds with these stds "
-        "would find with 80% power at p < 0.05; an inconclusive claim cannot rule out effects "
+        "would find with 80% power at the family's Bonferroni level 0.05 / m (m tests), so one "
+        "that would survive the correction; an inconclusive claim cannot rule out effects "
         "smaller than that.",
         "",
     ]
@@ -303,7 +305,8 @@ def _claim_record(m: MeasuredClaim) -> dict[str, Any]:
         "p_holm_family": r.p_family,
         "family": r.family,
         "family_size": r.family_size,
-        "detectable_difference": c.detectable,
+        "detectable_difference": r.detectable_family,  # at alpha / family size
+        "detectable_difference_uncorrected": c.detectable,
         "seeds": c.seeds,
         "verdict": r.verdict,
     }

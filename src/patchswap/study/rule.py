@@ -1,9 +1,12 @@
 """A plan's pre-registered rule across settings: its outcome (e.g. patch swap's gain) fitted by
 least squares against each named predictor, one point per group (the mean over its seeds).
 
-Each fit reports the slope with its 95% confidence interval (t on n - 2 degrees of freedom),
-R^2 and a plot with the fitted line and its 95% confidence band for the mean response. A
-predictor counts as a rule only when its slope's interval excludes zero.
+Each fit reports the slope with its confidence interval (t on n - 2 degrees of freedom) at
+95% Bonferroni-corrected over the predictors (97.5% each for two), R^2 and a plot with the
+fitted line and its 95% confidence band for the mean response. A predictor counts as a rule
+only when its slope's interval excludes zero. The outcome and a predictor may be measured on
+the same cells (e.g. hard label's accuracy in the gain and its fit of the flipped labels), so
+their seed noise is correlated; the page says so next to the fits.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Fit:
 def fit(analysis: Analysis, groups: dict[str, RowValues]) -> list[Fit]:
     """The outcome against each predictor over the groups (in plan order)."""
     y = [value(analysis.outcome, values) for values in groups.values()]
+    level = 1 - 0.05 / len(analysis.predictors)  # Bonferroni over the predictors
     fits = []
     for predictor in analysis.predictors:
         x = [value(predictor, values) for values in groups.values()]
@@ -84,7 +88,7 @@ def fit(analysis: Analysis, groups: dict[str, RowValues]) -> list[Fit]:
             fits.append(Fit(predictor.name, x, y, nan, nan, (nan, nan), nan))
             continue
         line = linregress(x, y)
-        half = float(student_t.ppf(0.975, len(x) - 2) * line.stderr)
+        half = float(student_t.ppf(0.5 + level / 2, len(x) - 2) * line.stderr)
         fits.append(
             Fit(
                 predictor.name,
@@ -138,9 +142,12 @@ def lines(analysis: Analysis, fits: list[Fit]) -> list[str]:
         "## Rule across settings (pre-registered)",
         "",
         f"Outcome: {analysis.outcome.name}, one point per group (mean over its seeds), fitted by "
-        "least squares against each predictor named in the plan before it ran.",
+        "least squares against each predictor named in the plan before it ran. The slopes' "
+        f"intervals are at 95% over the {len(fits)} predictors together (Bonferroni). Where the "
+        "outcome and a predictor come from the same cells their seed noise is correlated, "
+        "which a slope can partly reflect.",
         "",
-        "| predictor | slope [95% CI] | R² | settings | a rule? |",
+        "| predictor | slope [CI] | R² | settings | a rule? |",
         "|---|---|---:|---:|---|",
     ]
     for f in fits:

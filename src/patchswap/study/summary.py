@@ -41,15 +41,19 @@ class Page:
     claims: list[MeasuredClaim]
 
 
-def load_pages(docs_dir: Path, output_dir: Path) -> list[Page]:
-    """Every published plan in `docs_dir`, with its claims adjusted over the study."""
+def load_pages(docs_dir: Path, output_dir: Path, say: Callable[[str], None] = print) -> list[Page]:
+    """Every published plan in `docs_dir`, with its claims adjusted over the study. A page
+    whose plan no longer loads, or no longer has the seeds and rows its values were measured
+    with, is left out with one line (the others still render)."""
     pages = []
     for path in sorted(docs_dir.glob("*/results.json")):
         record = json.loads(path.read_text())
         try:
             plan = load_plan(find_plan(record.get("plan_file", record["plan"])), output_dir)
+            _check_same_plan(plan, record)
         except ConfigError as err:
-            raise ConfigError(f"{path}: cannot re-render: {err}") from None
+            say(f"skipped {path}: cannot re-render it: {err}")
+            continue
         if "registration" not in record:  # published before registration was recorded
             record["registration"] = from_history(plan.path).__dict__
         reference = plan_reference(plan)
@@ -63,6 +67,18 @@ def load_pages(docs_dir: Path, output_dir: Path) -> list[Page]:
         adjust([m.result for m in page.claims], "plan")
     adjust([m.result for page in pages for m in page.claims], "family")
     return pages
+
+
+def _check_same_plan(plan: Plan, record: dict[str, Any]) -> None:
+    """The plan file may gain corrected citations or wording, not other seeds or rows."""
+    if list(record["seeds"]) != list(plan.seeds):
+        raise ConfigError(
+            f"its values are for seeds {record['seeds']}, the plan now lists {plan.seeds}"
+        )
+    for group in plan.groups:
+        measured = record["groups"].get(group.name)
+        if measured is None or set(measured) != set(group.rows):
+            raise ConfigError(f"group {group.name!r} of the plan has other rows than were measured")
 
 
 def _verdict_word(verdict: str) -> str:
@@ -193,7 +209,7 @@ def render_study(
     docs_dir: Path, output_dir: Path, readme: Path | None = None, say: Callable[[str], None] = print
 ) -> list[Page]:
     """Re-render every page, the summary and (when given) the README block, from results.json."""
-    pages = load_pages(docs_dir, output_dir)
+    pages = load_pages(docs_dir, output_dir, say)
     for page in pages:
         write_page(page.plan, page.record, page.tables, page.claims, docs_dir / page.plan.name)
     say(f"study summary: {write_summary(pages, docs_dir)} ({len(pages)} plans)")

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compare import pm_text
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
 from ..recipes import find_plan
+from ..stats import mean_std
 from .claims import adjust
 from .plan import Plan, load_plan
 from .registration import from_history
@@ -179,12 +181,38 @@ def write_summary(pages: list[Page], docs_dir: Path) -> Path:
     return path
 
 
+def confirmed_lines(pages: list[Page]) -> list[str]:
+    """The confirmatory plans' claims, each with both arms, Δ, its CI and the adjusted p."""
+    lines = []
+    for page in (p for p in pages if p.plan.kind == "confirmatory"):
+        lines += [
+            f"Confirmatory plan `{page.plan.name}` ({len(page.plan.seeds)} seeds, "
+            "Holm within its family):",
+            "",
+            "| claim | row | reference | Δ [95% CI] | Holm p | verdict |",
+            "|---|---:|---:|---|---:|---|",
+        ]
+        for m in page.claims:
+            c, r = m.result.comparison, m.result
+            interval = f"[{c.interval[0]:+.2f}, {c.interval[1]:+.2f}]" if c.interval else "[-]"
+            p_family = "-" if r.p_family is None else f"{r.p_family:.3g}"
+            lines.append(
+                f"| {m.claim.claim} | {pm_text(*mean_std(m.mine))} | "
+                f"{pm_text(*mean_std(m.reference))} | {c.difference:+.2f} {interval} | "
+                f"{p_family} | **{r.verdict}** |"
+            )
+        lines.append("")
+    return lines
+
+
 def readme_block(pages: list[Page], docs_dir: str = "docs/study") -> str:
-    """The root README's study section: the headline counts and the plan table."""
+    """The root README's study section: the headline counts, the confirmatory claims and the
+    plan table."""
     lines = [
         README_START,
         *headline(pages),
         "",
+        *confirmed_lines(pages),
         *plan_table(pages, lambda name: f"{docs_dir}/{name}/README.md"),
         "",
         f"Every claim with its Δ, 95% CI and adjusted p: [{docs_dir}/README.md]"

@@ -249,8 +249,9 @@ def write_page(
         f"Produced by `{record['command']}` (cells under `runs/study/{plan.name}/`; finished "
         "cells are reused, and `patchswap study --render` rewrites this page from its "
         f"results.json). Pre-registration: {registration.text()}. Budget: "
-        f"`{' '.join(plan.overrides) or 'the recipes as they are'}`; seeds "
-        f"{', '.join(map(str, plan.seeds))}; each seed draws {drawn}"
+        f"`{' '.join(plan.overrides) or 'the recipes as they are'}`"
+        + (" (and each group's below)" if any(g.overrides for g in plan.groups) else "")
+        + f"; seeds {', '.join(map(str, plan.seeds))}; each seed draws {drawn}"
         + (f" ({' and '.join(fixed)} fixed for every seed)" if fixed else "")
         + f". Training time {training / 60:.1f} min on this machine (sum over cells)"
         + (f", evaluation suite {evaluation / 60:.1f} min" if evaluation else "")
@@ -276,8 +277,10 @@ def write_page(
         lines += rule.lines(plan.analysis, fits)
         plt.close(rule.plot(plan.analysis, fits, list(tables), folder / "rule.png"))
         record = {**record, "analysis": [f.record() for f in fits]}
+    sets = {group.name: group.overrides for group in plan.groups}
     for name, (rows, values) in tables.items():
-        lines += [f"## {name}", "", metrics_markdown(rows, values, plan.metrics)]
+        budget = [f"Group budget: `{' '.join(sets[name])}`.", ""] if sets[name] else []
+        lines += [f"## {name}", "", *budget, metrics_markdown(rows, values, plan.metrics)]
     lines += ["![last-epoch top-1 per row: bars the mean, dots the seeds](accuracy.png)", ""]
     plt.close(_plot(plan, tables, folder / "accuracy.png"))
     atomic_write_text(folder / "README.md", "\n".join(lines))

@@ -38,4 +38,5 @@ def assert_ranks_share_the_adaptive_p(rows: dict) -> None:
         for rank in (0, 1):
             assert rows[epoch, rank]["accuracy"] == pytest.approx(accuracy)
             assert rows[epoch, rank]["p"] == pytest.approx(AdaptivePr()(epoch, accuracy))
-    assert any(rows[e, 0]["hits"] != rows[e, 1]["hits"] for e in (1, 2))  # the sum mattered
+    # (where the two ranks' hits differ, which their own batches make likely but not certain,
+    # the equal accuracies above can only come from the sum)

@@ -43,3 +43,11 @@ def test_cells_of_another_version_of_the_plan_are_not_restored(plan_file, tmp_pa
         (folder / "registration.json").write_text(json.dumps({"blob": blob * 40}))
     with pytest.raises(ConfigError, match="two versions of tiny do not mix"):
         restore_cells(plan, tmp_path / "saved")
+
+
+def test_restoring_from_a_missing_folder_is_one_line(plan_file, tmp_path, capsys):
+    path = plan_file()
+    argv = ["study", str(path), "--output-dir", str(tmp_path / "runs")]
+    assert main([*argv, "--restore-cells", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and err.count("\n") == 1

@@ -66,6 +66,10 @@ def restore_cells(plan: Plan, source: Path) -> int:
     """Copy saved cells into the plan's cells folder; returns how many were restored. Only into
     cells not started here (a cell trained or begun here since wins), and only cells of the
     same version of the plan (their registrations must agree)."""
+    if not source.is_dir():
+        raise ConfigError(
+            f"--restore-cells {source}: no such folder; pass the folder --save-cells wrote"
+        )
     saved, here = source / REGISTRATION, plan.cells_dir / REGISTRATION
     if saved.is_file() and here.is_file():
         theirs, ours = (json.loads(p.read_text())["blob"] for p in (saved, here))

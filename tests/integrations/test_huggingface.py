@@ -221,6 +221,10 @@ args = TrainingArguments(output_dir=sys.argv[1], per_device_train_batch_size=16,
                          save_strategy="no", use_cpu=True, disable_tqdm=True, seed=0)
 PatchSwapTrainer(model=model, args=args, train_dataset=Images(), objective=objective,
                  callbacks=[Record(objective)]).train()
+# The Trainer leaves the gloo group open; torn down by interpreter exit instead, a rank can
+# abort ("terminate called without an active exception") after training has finished.
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
 """
 
 

@@ -37,12 +37,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import v2
 
 from patchswap.checkpoint import save_checkpoint
-from patchswap.config import load_config
 from patchswap.engine import Trainer
 from patchswap.engine.loaders import build_loaders
 from patchswap.engine.reproducibility import rng_state
 from patchswap.models import build_model
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config
 
 OLD_DEFAULTS = ["data.loader=dataloader", "channels_last=false", "eval_batch_size=1000"]
 

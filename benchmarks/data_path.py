@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from common import device_label, synchronizer
 
-from patchswap.config import build_config
 from patchswap.data import DataBundle
 from patchswap.data.bundle import InMemory
 from patchswap.data.transforms import Augmentation, TransformedDataset, small_image_transforms
@@ -26,6 +25,7 @@ from patchswap.engine.loaders import build_loaders
 from patchswap.engine.precision import autocast
 from patchswap.methods import Batch, MethodContext, build_method
 from patchswap.models import build_model
+from patchswap.runs import build_config
 
 MEAN, STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 

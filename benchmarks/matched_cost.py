@@ -24,9 +24,8 @@ from pathlib import Path
 import torch
 from common import device_label
 
-from patchswap.config import load_config
-from patchswap.engine import train
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config, train
 
 VARIANTS = {
     "hard label": ("fashion_mnist/hard_label", []),

@@ -15,7 +15,7 @@ start=$(date +%s)
 
 # 1,000 train scenes and 5 epochs per head: one epoch of 2,000 scenes took 60 s per head on
 # the 2 cores (38 images/s), and 12 head runs must fit the experiment's hour
-python -m patchswap.dense.scenes "$SCENES" --train 1000 --val 250 --test 500 --seed 0
+patchswap scenes "$SCENES" --train 1000 --val 250 --test 500 --seed 0
 patchswap compare fashion_mnist/hard_label fashion_mnist/patchswap --seeds "${SEEDS[@]}" \
   --set data.samples_per_class=500 --set epochs=10 --set eval_every=5 \
   --output-dir "$OUT/backbones" --quiet

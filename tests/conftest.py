@@ -74,3 +74,20 @@ def tiny_run(tmp_path: Path, fashion_mnist_root: Path, patchswap_cache: Path):
 
 
 # --- end engine ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recipes(tmp_path):
+    """Two tiny recipes for grids (compare, parallel, SLURM): hard label and patch swap 2x2."""
+    hard = tmp_path / "hard_label.yaml"
+    hard.write_text("base: []\nmethod:\n  name: hard_label\n")
+    swap = tmp_path / "patchswap.yaml"
+    swap.write_text("base: []\nmethod:\n  name: patchswap\n  grid: 2\n")
+    return [str(hard), str(swap)]
+
+
+@pytest.fixture
+def sets(tiny_run):
+    """tiny_run's overrides for one epoch, without the keys that compare sets itself."""
+    keep = [o for o in tiny_run("epochs=1") if not o.startswith(("name=", "output_dir="))]
+    return [a for o in keep for a in ("--set", o)]

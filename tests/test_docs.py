@@ -85,7 +85,7 @@ def test_the_api_reference_documents_every_public_name(site):
     import patchswap
 
     html = (site / "reference" / "api" / "index.html").read_text()
-    for name in [*patchswap.__all__, "methods.base.Method", "engine.train"]:
+    for name in [*patchswap.__all__, "methods.base.Method", "runs.train"]:
         assert f'id="patchswap.{name}"' in html, name
     for module in ("metrics", "attacks", "corruptions"):
         assert f'id="patchswap.evaluation.{module}"' in html, module

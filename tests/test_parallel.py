@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from patchswap import parallel
+from patchswap import claims
+from patchswap.claims import CLAIM, claimed
 from patchswap.errors import ConfigError
-from patchswap.parallel import CLAIM, Workers, claimed, parse_gpus, run_all
+from patchswap.parallel import Workers, parse_gpus, run_all
 
 HOLD = """
 import fcntl, sys, time
@@ -25,7 +26,7 @@ time.sleep(float(sys.argv[2]))
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch):
-    monkeypatch.setattr(parallel, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(claims, "POLL_SECONDS", 0.05)
 
 
 def hold(folder, seconds):
@@ -92,3 +93,30 @@ def test_gpus_parse_as_indices():
     assert parse_gpus("0,2") == (0, 2) and parse_gpus(None) == ()
     with pytest.raises(ConfigError, match="--gpus 'a,b' must list GPU indices"):
         parse_gpus("a,b")
+
+
+def test_a_cell_killed_mid_run_resumes_in_the_next_invocation(tmp_path, tiny_run, capsys):
+    """SIGKILL to a `patchswap compare` after its cell's first epoch: the claim dies with it,
+    and the next invocation claims the cell and resumes it from its last.pt."""
+    from patchswap.cli import main
+
+    epochs = 20  # a tenth of a second each here: time to kill it mid-cell
+    recipe = tmp_path / "hard_label.yaml"
+    recipe.write_text("base: []\nmethod:\n  name: hard_label\n")
+    keep = [o for o in tiny_run(f"epochs={epochs}") if not o.startswith(("name=", "output_dir="))]
+    out = tmp_path / "cmp"
+    argv = ["compare", str(recipe), "--seeds", "0", "--output-dir", str(out), "--quiet"]
+    argv += [a for o in keep for a in ("--set", o)]
+    run = subprocess.Popen([sys.executable, "-m", "patchswap", *argv], env=os.environ.copy())
+    cell = out / "hard_label_seed0"
+    deadline = time.monotonic() + 300
+    while not (cell / "last.pt").is_file():
+        assert run.poll() is None and time.monotonic() < deadline, "no last.pt before the end"
+        time.sleep(0.02)
+    run.kill()
+    run.wait()
+    summary = cell / "summary.json"
+    assert not summary.is_file() or json.loads(summary.read_text())["epochs_done"] < epochs
+    assert main(argv) == 0
+    assert "[1/1] hard_label_seed0: resumed" in capsys.readouterr().out
+    assert json.loads(summary.read_text())["epochs_done"] == epochs

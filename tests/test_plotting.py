@@ -12,10 +12,10 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 from plot_checks import assert_titles_inside, titles_outside  # noqa: E402
 
-from patchswap.config import load_config  # noqa: E402
 from patchswap.demo import DEMO_RECIPE, _title, plot_accuracy  # noqa: E402
 from patchswap.plotting import fit_titles  # noqa: E402
 from patchswap.recipes import find_recipe  # noqa: E402
+from patchswap.runs import load_config  # noqa: E402
 
 LONG = "a title that names every setting it compares, " * 3
 

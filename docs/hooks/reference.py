@@ -57,7 +57,7 @@ API_SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "The trainer",
         "Train a recipe's config from Python (`patchswap train` calls this).",
-        ["patchswap.engine.train", "patchswap.config.load_config"],
+        ["patchswap.runs.train", "patchswap.runs.load_config"],
     ),
     (
         "Evaluation",

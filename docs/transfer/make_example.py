@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from patchswap.dense.scenes import write_scenes
-from patchswap.dense.voc import SCENE_CLASSES, voc_detection, voc_palette, voc_segmentation
+from patchswap.dense.datasets.scenes import write_scenes
+from patchswap.dense.datasets.voc import SCENE_CLASSES, voc_detection, voc_palette, voc_segmentation
 
 ZOOM = 4
 OUT = Path(__file__).with_name("example_scenes.png")

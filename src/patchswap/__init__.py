@@ -20,7 +20,7 @@ disjoint pairs, each image forwarded once, at the cost of cross-entropy)::
     for x, y in DataLoader(train_set, batch_size=128, shuffle=True):
         loss = objective(model, x, y)
 
-A training method of your own runs in patchswap's trainer (`patchswap.engine.train` on any
+A training method of your own runs in patchswap's trainer (`patchswap.runs.train` on any
 recipe) once registered with `@register_method` (the contract: `patchswap/methods/base.py`).
 """
 

@@ -10,21 +10,21 @@ A checkpoint is a dict of plain containers and tensors, so it loads with `weight
 - `best.pt` also `metrics` (that epoch's record), and no optimizer state: it cannot resume.
 
 The trainer (resume), `patchswap evaluate` and teachers of the distillation methods all read
-checkpoints through `load_checkpoint`, `saved_config` and `rebuild_model` / `load_model_weights`.
-This module is a leaf (config, models, outputs), so methods import it without the engine.
+checkpoints through `load_checkpoint` and `rebuild_model` / `load_model_weights`
+(`runs.saved_config` turns a checkpoint's config back into a run's). This module is a leaf
+(models, outputs), so methods import it without the engine.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import RunConfig, apply_overrides, build_config
 from .errors import CheckpointError
 from .models import build_model
 from .outputs import WriteError, atomic_write
@@ -116,11 +116,6 @@ def load_checkpoint(path: str | Path, *, resumable: bool = False) -> dict[str, A
             f"{str(path)!r} is a best.pt (weights only); resume from the run's last.pt"
         )
     return state
-
-
-def saved_config(state: dict[str, Any], overrides: Sequence[str] = ()) -> RunConfig:
-    """The run's config as the checkpoint saved it, `overrides` (`key=value`) applied on top."""
-    return build_config(apply_overrides(state["config"], list(overrides)))
 
 
 def load_model_weights(model: nn.Module, state: dict[str, Any], source: str) -> None:

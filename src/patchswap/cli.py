@@ -27,12 +27,43 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
         metavar="0,1,...",
         help="GPUs to spread the cells over, one per job (CUDA_VISIBLE_DEVICES per cell)",
     )
+    parser.add_argument(
+        "--executor",
+        default="local",
+        metavar="{local,slurm}",
+        help="where the cells run: local (processes here, the default) or slurm (one job per "
+        "cell, a job array, through submitit: pip install patchswap[slurm]); submitit-local "
+        "runs the job path on this machine",
+    )
+    parser.add_argument(
+        "--executor-config",
+        metavar="YAML",
+        help="executor settings: partition, time (minutes), gpus_per_cell, cpus_per_cell, "
+        "account, sbatch (a mapping of extra sbatch options), array_parallelism; over a "
+        "plan's executor: block key by key",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --executor slurm: submit and return; run the same command again to collect",
+    )
 
 
-def _workers(args: argparse.Namespace):
+def _workers(args: argparse.Namespace, plan_settings: dict | None = None):
+    """The workers the grid options ask for, checked (one line) before anything runs."""
+    from .errors import ConfigError
     from .parallel import Workers, parse_gpus
 
-    workers = Workers(args.jobs, parse_gpus(args.gpus))
+    settings: dict = {}
+    if args.executor_config:
+        from .slurm import load_settings
+
+        if args.executor == "local":
+            raise ConfigError("--executor-config applies to --executor slurm; add it or drop it")
+        settings = load_settings(args.executor_config)
+    if args.executor != "local":
+        settings = {**(plan_settings or {}), **settings}  # the file's keys win
+    workers = Workers(args.jobs, parse_gpus(args.gpus), args.executor, settings, not args.no_wait)
     workers.check()
     return workers
 
@@ -80,9 +111,8 @@ class _UnsetAction(argparse.Action):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .engine import train
     from .recipes import find_recipe
+    from .runs import load_config, train
 
     if args.resume is not None:
         summary = train(None, resume=args.resume, overrides=args.overrides, quiet=args.quiet)
@@ -156,7 +186,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, default_output_dir
+    from .compare.command import compare
+    from .compare.grid import default_output_dir
 
     folder = args.output_dir or default_output_dir(args.recipes, args.sweep)
     evaluations = [e for e in (args.evaluate or "").split(",") if e]
@@ -189,8 +220,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         return 0
     if args.plan is None:
         raise PatchswapError("study needs a PLAN (see `patchswap list plans`) or --render")
-    workers = _workers(args)
     plan = load_plan(find_plan(args.plan), Path(args.output_dir))
+    workers = _workers(args, plan.executor)
     if args.save_cells or args.restore_cells:
         from .study.cells import restore_cells, save_cells
 
@@ -202,6 +233,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
             print(f"restored {count} cells of {plan.name} into {plan.cells_dir}")
         return 0
     run_study(plan, Path(args.docs_dir), quiet=args.quiet, readme=readme, workers=workers)
+    return 0
+
+
+def _cmd_scenes(args: argparse.Namespace) -> int:
+    import time
+
+    from .dense.datasets.scenes import write_scenes
+
+    start = time.perf_counter()
+    devkit = write_scenes(
+        args.root,
+        args.fashion_mnist,
+        train=args.train,
+        val=args.val,
+        test=args.test,
+        seed=args.seed,
+        size=args.size,
+    )
+    print(f"scenes in {devkit} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -410,6 +460,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(study)
     study.set_defaults(func=_cmd_study)
 
+    scenes = sub.add_parser(
+        "scenes",
+        help="write Fashion-MNIST scenes, a dense task in the Pascal VOC layout",
+        description="Write Fashion-MNIST scenes in the Pascal VOC layout under ROOT/VOCdevkit "
+        "(rules: docs/transfer/README.md).",
+    )
+    scenes.add_argument("root", help="folder to hold VOCdevkit/")
+    scenes.add_argument(
+        "--fashion-mnist",
+        default=None,
+        help="folder with the four Fashion-MNIST idx .gz files (default: the Debian package's)",
+    )
+    scenes.add_argument("--train", type=int, default=2000, help="training scenes (default 2000)")
+    scenes.add_argument("--val", type=int, default=500, help="val scenes (default 500)")
+    scenes.add_argument("--test", type=int, default=0, help="VOC07-style test scenes (default 0)")
+    scenes.add_argument("--seed", type=int, default=0)
+    scenes.add_argument("--size", type=int, default=64, help="canvas side in pixels (default 64)")
+    scenes.set_defaults(func=_cmd_scenes)
+
     lst = sub.add_parser("list", help="list methods, models, datasets, recipes or study plans")
     lst.add_argument("what", choices=["methods", "models", "datasets", "recipes", "plans"])
     lst.set_defaults(func=_cmd_list)
@@ -417,9 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .claims import CellsSubmitted
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except CellsSubmitted as submitted:  # --no-wait: not an error
+        print(f"patchswap: {submitted}")
+        return 0
     except PatchswapError as err:
         print(f"patchswap: error: {err}", file=sys.stderr)
         return 2

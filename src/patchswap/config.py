@@ -2,12 +2,15 @@
 
 A run is fully described by its resolved config (written to the run folder as `config.yaml`).
 Method-specific options live under `method:` next to `method.name`; each method validates its
-own options (see `patchswap.methods`), so this module only knows the shared sections.
+own options (see `patchswap.methods`), so this module only knows the shared sections. It is
+the schema alone and imports nothing above it: the dense tasks' schema (`dense.config`) and
+the resolution of a recipe into a run's config (`runs.build_config`) build on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -281,30 +284,21 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def _schema_keys(values: dict[str, Any]) -> dict[str, Any]:
-    """The key tree of the config `values` builds (every dataclass field, and for
-    classification the options of its method), to tell a key at its default from a typo."""
-    if values.get("task", "classification") != "classification":
-        from .dense.config import DenseRunConfig
-
-        return asdict(DenseRunConfig())
-    tree = asdict(RunConfig())
-    method = values.get("method")
-    name = method if isinstance(method, str) else (method or {}).get("name", "patchswap")
-    from .methods import METHODS
-
-    if name in METHODS:
-        tree["method"] = {"name": name, **{f.name: None for f in fields(METHODS[name].Options)}}
-    return tree
+def classification_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """The key tree of `RunConfig` (every dataclass field), to tell a key at its default from
+    a typo; `patchswap.runs.config_keys` adds the dense tasks' and each method's keys."""
+    return asdict(RunConfig())
 
 
-def _unset(values: dict[str, Any], path: list[str]) -> dict[str, Any]:
+def _unset(
+    values: dict[str, Any], path: list[str], keys: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
     """`values` without the key at `path` (its default then applies). A key that neither the
-    mapping holds nor the config defines is one line naming what is there; one the config
-    defines but the mapping does not set is at its default already."""
+    mapping holds nor the config defines (`keys(values)`) is one line naming what is there;
+    one the config defines but the mapping does not set is at its default already."""
     key = ".".join(path)
     found: Any = values
-    schema: Any = _schema_keys(values)
+    schema: Any = keys(values)
     for depth, part in enumerate(path):
         mappings = [m for m in (found, schema) if isinstance(m, dict)]
         if not any(part in m for m in mappings):
@@ -332,14 +326,19 @@ def _unset(values: dict[str, Any], path: list[str]) -> dict[str, Any]:
     return copy
 
 
-def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(
+    values: dict[str, Any],
+    overrides: Sequence[str],
+    keys: Callable[[dict[str, Any]], dict[str, Any]] = classification_keys,
+) -> dict[str, Any]:
     """Apply dotted `key=value` overrides, in order, to a nested mapping (unknown keys fail at
-    build); `key=!unset` removes the key, so that its default applies."""
+    build); `key=!unset` removes the key, so that its default applies (`keys` gives the key
+    tree of the config the mapping builds)."""
     values = dict(values)
     for text in overrides:
         path, value = parse_override(text)
         if value is UNSET:
-            values = _unset(values, path)
+            values = _unset(values, path, keys)
             continue
         nested = {path[-1]: value}
         for part in reversed(path[:-1]):
@@ -348,13 +347,10 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-def build_config(values: dict[str, Any]) -> RunConfig:
-    """Typed, validated config from a nested mapping; a recipe whose `task` is a dense one
-    (segmentation, detection) gets that task's config (`patchswap.dense.config`)."""
-    if values.get("task", "classification") != "classification":
-        from .dense.config import build_dense_config  # dense builds on this module
-
-        return build_dense_config(values)
+def build_run_config(values: dict[str, Any]) -> RunConfig:
+    """Typed classification config from a nested mapping, its shared sections checked; the
+    method's options are checked and resolved by `patchswap.runs.build_config`, which knows
+    the methods and the other tasks."""
     values = {k: v for k, v in values.items() if k != "task"}  # `task: classification`
     method = values.get("method")
     if isinstance(method, str):  # shorthand `method: hard_label`
@@ -363,29 +359,9 @@ def build_config(values: dict[str, Any]) -> RunConfig:
         values = {**values, "method": {"name": "patchswap", **method}}
     cfg = build_dataclass(RunConfig, values, "")
     _check_range(cfg)
-    # Imported here: a method loads its teacher through `checkpoint`, which rebuilds configs
-    # with this module. Names and options are checked now, before any data or model is built.
-    from .methods import method_options
-    from .models import check_model_name
-
-    check_model_name(cfg.model.name, cfg.model.kwargs)
-    _, options = method_options(cfg.method)
-    # Every option resolved, defaults included: the run's config.yaml and checkpoints then say
-    # exactly what trained, and a later change of a default cannot alter a resumed run or let
-    # `compare`/`study` reuse a cell trained under the old default.
-    cfg.method = {"name": cfg.method["name"], **asdict(options)}
-    return cfg
-
-
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
-    """Recipe file (or the defaults when None) plus overrides, as a validated `RunConfig`."""
-    values = read_recipe(path) if path is not None else {}
-    cfg = build_config(apply_overrides(values, list(overrides)))
-    if cfg.name is None and path is not None:
-        cfg.name = Path(path).stem
     return cfg
 
 
 def dump_config(cfg: RunConfig) -> str:
-    """The resolved config as YAML, loadable again with `load_config`."""
+    """The resolved config as YAML, loadable again with `runs.load_config`."""
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -18,13 +18,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .config import RunConfig, load_config  # noqa: E402
-from .engine import train  # noqa: E402
+from .config import RunConfig  # noqa: E402
 from .engine.run_log import read_metrics  # noqa: E402
 from .evaluation.run_metrics import run_metrics  # noqa: E402
 from .outputs import atomic_write_text, check_writable_folder  # noqa: E402
 from .plotting import fit_titles  # noqa: E402
 from .recipes import find_recipe  # noqa: E402
+from .runs import load_config, train  # noqa: E402
 
 DEMO_RECIPE = "fashion_mnist/demo"
 DEMO_METHODS = ("hard_label", "patchswap")

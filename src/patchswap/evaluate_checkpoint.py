@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .engine.accuracy import evaluate
 from .engine.loaders import build_eval_loader
-from .evaluation import evaluate
 from .evaluation.suite import load_for_evaluation
 
 

@@ -1,49 +1,54 @@
 """The cells of a grid (`compare`, `study`) run by up to `jobs` processes at once.
 
-Each cell is claimed with an exclusive `flock` on a file in its folder (`.claim`, which also
-names the host and process holding it), so two invocations, or two machines sharing a file
-system (NFS emulates `flock` with POSIX locks), never train the same cell: a cell claimed by
-a live process is waited for and then read back. The kernel releases the lock when its
-process dies, however it dies, so a killed run's cell is claimed by the next invocation and
-resumes from its `last.pt` as any interrupted cell does (no stale-lock guessing by pid).
+Each cell runs under its claim (`claims.run_claimed`), so two invocations, or two machines
+sharing a file system, never train the same cell, and a killed run's cell is claimed by the
+next invocation and resumes from its `last.pt`.
 With `jobs > 1` each worker process gets `cores // jobs` CPU threads and, given `gpus`, a GPU
 of its own (`CUDA_VISIBLE_DEVICES`; with `gpus` even one job runs in a worker, so the device
 is set before CUDA starts).
 Results come back in cell order, so tables do not depend on which cell finished first.
+With `executor="slurm"` (or `"submitit-local"`) the cells are jobs submitted through submitit
+instead (`slurm.run_cells`, imported only then): the same claim guards each cell there.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import multiprocessing
 import os
-import socket
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .claims import run_claimed
 from .errors import ConfigError
-
-CLAIM = ".claim"
-POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Workers:
-    """How many cells run at once, and on which GPUs."""
+    """How many cells run at once, and on which GPUs; or which scheduler runs them.
+
+    `executor`: `local` (processes here), `slurm` (a SLURM job per cell, through submitit) or
+    `submitit-local` (submitit's local executor: the job path, without a cluster). `settings`:
+    the executor's (`slurm.KEYS`: partition, time, gpus_per_cell, ...). `wait=False` submits
+    and raises `CellsSubmitted` instead of waiting for the jobs.
+    """
 
     jobs: int = 1
     gpus: tuple[int, ...] = ()
+    executor: str = "local"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    wait: bool = True
 
     def check(self) -> None:
-        """One line for bad values, before anything trains."""
+        """One line for bad values, before anything trains or is submitted."""
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs!r} must be a whole number >= 1")
+        if self.executor != "local" or self.settings or not self.wait:
+            from .slurm import check_executor
+
+            check_executor(self.executor, self.settings, self.wait, self.jobs, self.gpus)
         if not self.gpus:
             return
         import torch
@@ -76,39 +81,12 @@ def parse_gpus(text: str | None) -> tuple[int, ...]:
         raise ConfigError(f"--gpus {text!r} must list GPU indices, e.g. 0,1,2") from None
 
 
-@contextlib.contextmanager
-def claimed(folder: Path) -> Iterator[None]:
-    """Hold the cell's claim while its body runs; wait while another live process holds it.
-    The claim file stays (unlinking it would let a waiter lock a file no one else sees)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / CLAIM, "a+") as claim:
-        while True:
-            try:
-                fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                time.sleep(POLL_SECONDS)
-        claim.seek(0)
-        claim.truncate()
-        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, claim)
-        claim.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(claim, fcntl.LOCK_UN)
-
-
 def _init_worker(threads: int, gpus: Any) -> None:
     import torch
 
     torch.set_num_threads(threads)
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
-
-
-def _call(task: Callable[[Any], Any], item: Any, folder: Path) -> Any:
-    with claimed(folder):
-        return task(item)
 
 
 def run_all(
@@ -120,12 +98,19 @@ def run_all(
 ) -> list[Any]:
     """`task(item)` for every item under its folder's claim, `workers.jobs` at a time; returns
     the results in item order, calling `done(index, result)` as each finishes. `task` must be
-    a module-level function when `jobs > 1` (it runs in a spawned process)."""
+    a module-level function when `jobs > 1` (it runs in a spawned process) or an executor
+    runs the cells (it is pickled into each job)."""
     workers.check()
+    if workers.executor != "local":
+        from .slurm import run_cells
+
+        return run_cells(
+            items, folders, task, workers.executor, workers.settings, workers.wait, done
+        )
     if workers.jobs == 1 and not workers.gpus:  # in this process (with --gpus: one worker)
         results = []
         for index, (item, folder) in enumerate(zip(items, folders)):
-            results.append(_call(task, item, folder))
+            results.append(run_claimed(task, item, folder))
             done(index, results[-1])
         return results
     context = multiprocessing.get_context("spawn")  # no forked torch or CUDA state
@@ -140,7 +125,7 @@ def run_all(
         initargs=(workers.threads(), gpus),
     ) as pool:  # fmt: skip
         futures = {
-            pool.submit(_call, task, item, folder): index
+            pool.submit(run_claimed, task, item, folder): index
             for index, (item, folder) in enumerate(zip(items, folders))
         }
         for future in as_completed(futures):

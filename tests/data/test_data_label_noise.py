@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from patchswap.config import DataConfig, LabelNoiseConfig, load_config
+from patchswap.config import DataConfig, LabelNoiseConfig
 from patchswap.data import build_datasets
 from patchswap.data.label_noise import symmetric_label_noise, write_label_noise
-from patchswap.engine import train
 from patchswap.errors import ConfigError
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config, train
 
 
 def balanced(per_class: int, classes: int) -> torch.Tensor:

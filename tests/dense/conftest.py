@@ -1,4 +1,5 @@
-"""Dense tests: their own cache folder, and one small scene set written once per module."""
+"""Dense tests: their own cache folder, one small scene set written once per module, and the
+Cityscapes and RUGD miniatures (`miniature_cityscapes`, `miniature_rugd`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from miniature_cityscapes import CITIES, _write_city_frame
+from miniature_rugd import COLORMAP, FRAMES, H, W, _write_frame
+from PIL import Image
 from torch.nn.functional import max_pool2d
 
-from patchswap.dense.scenes import write_scenes
+from patchswap.dense.datasets.rugd import RUGD_SPLITS
+from patchswap.dense.datasets.scenes import write_scenes
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +29,35 @@ def scenes_root(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_root: Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATCHSWAP_CACHE", str(tmp_path_factory.mktemp("cache")))
         write_scenes(root, fashion_mnist_root, train=6, val=4, test=3, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cityscapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cityscapes")
+    for split, cities in CITIES.items():
+        for k, city in enumerate(cities):
+            for frame in (19, 3):  # written out of order: the reader sorts
+                _write_city_frame(root, split, city, k, frame)
+    return root
+
+
+@pytest.fixture(scope="module")
+def rugd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Frames of FRAMES; the other train and test sequences empty (a subset), trail-5 absent."""
+    root = tmp_path_factory.mktemp("rugd")
+    for sequence, numbers in FRAMES.items():
+        for number in numbers[::-1]:
+            _write_frame(root, sequence, number)
+    for sequence in RUGD_SPLITS["train"] + RUGD_SPLITS["test"]:
+        for folder in ("RUGD_frames-with-annotations", "RUGD_annotations"):
+            (root / folder / sequence).mkdir(exist_ok=True)
+    (root / "RUGD_annotations" / "RUGD_annotation-colormap.txt").write_text(COLORMAP)
+    # GANav's converter writes its relabelled masks beside the release's; neither they nor
+    # other files are frames
+    Image.new("L", (W, H)).save(root / "RUGD_annotations" / "creek" / "creek_00001_group6.png")
+    Image.new("RGB", (W, H)).save(root / "RUGD_frames-with-annotations" / "creek" / "preview.png")
+    (root / "RUGD_frames-with-annotations" / "creek" / "Thumbs.db").write_bytes(b"")
     return root
 
 

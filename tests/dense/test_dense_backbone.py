@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from patchswap.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
-from patchswap.config import build_config
 from patchswap.dense.backbone import build_backbone
 from patchswap.errors import CheckpointError, PatchswapError
 from patchswap.models import build_model
+from patchswap.runs import build_config
 
 
 def _checkpoint(path: Path, name: str, in_channels: int, seed: int) -> dict[str, torch.Tensor]:
@@ -138,8 +138,8 @@ def test_the_voc_recipe_on_resnet18_says_which_option_to_change(
     capsys: pytest.CaptureFixture, tmp_path: Path, scenes_root: Path
 ) -> None:
     from patchswap.cli import main
-    from patchswap.config import load_config
     from patchswap.recipes import find_recipe
+    from patchswap.runs import load_config
 
     sets = [
         f"data.root={scenes_root}", "data.name=scenes", "data.sbd_aug=false",

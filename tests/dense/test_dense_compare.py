@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from patchswap.cli import main
-from patchswap.compare import Cell, per_class_markdown, plan_grid, tabulate, to_markdown
-from patchswap.config import load_config
-from patchswap.engine import train
+from patchswap.compare.grid import Cell, plan_grid
+from patchswap.compare.tables import per_class_markdown, tabulate, to_markdown
 from patchswap.errors import ConfigError
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config, train
 
 SEGMENTATION = "scenes/deeplabv3plus_resnet8"
 

@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-# the miniatures in the release layouts, written by the readers' own tests
-from test_dense_cityscapes import cityscapes_root  # noqa: F401
-from test_dense_rugd import rugd_root  # noqa: F401
-
-from patchswap.config import load_config
-from patchswap.engine import train
 from patchswap.recipes import configs_dir, find_recipe, list_recipes
+from patchswap.runs import load_config, train
 
 DENSE = sorted(
     name

@@ -10,12 +10,11 @@ import torch
 
 from patchswap.checkpoint import load_checkpoint
 from patchswap.cli import main
-from patchswap.config import load_config
 from patchswap.dense.config import DenseRunConfig
 from patchswap.dense.trainer import DenseTrainer
-from patchswap.engine import train
 from patchswap.errors import CheckpointError, ConfigError
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config, train
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ import torch
 from PIL import Image
 from torchvision.transforms import RandomHorizontalFlip
 
-from patchswap.config import DataConfig, LabelNoiseConfig, load_config
+from patchswap.config import DataConfig, LabelNoiseConfig
 from patchswap.data import build_datasets
 from patchswap.data.transforms import Augmentation, small_image_transforms
-from patchswap.engine import train
 from patchswap.engine.device_data import DeviceAugment, DeviceLoader
 from patchswap.engine.distributed import DistEnv
 from patchswap.engine.loaders import ShuffledBatchSampler, build_loaders
 from patchswap.errors import ConfigError
+from patchswap.runs import load_config, train
 
 PADDING = 4
 CROP_AND_FLIP = Augmentation(PADDING, flip=True)

@@ -5,12 +5,11 @@ import json
 import pytest
 import torch
 
-from patchswap.config import load_config
-from patchswap.engine import train
 from patchswap.engine.precision import memory_format
 from patchswap.engine.trainer import effective_lr
 from patchswap.errors import ConfigError, PatchswapError
 from patchswap.models import build_model
+from patchswap.runs import load_config, train
 
 
 def test_bf16_autocast_and_channels_last_train_with_float32_losses(tiny_run, tmp_path):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from patchswap.checkpoint import load_checkpoint
-from patchswap.config import load_config
-from patchswap.engine import Trainer, train
+from patchswap.engine import Trainer
 from patchswap.errors import CheckpointError, PatchswapError
+from patchswap.runs import load_config, train
 
 
 def test_two_epoch_patchswap_run_writes_the_run_folder(tiny_run, tmp_path):

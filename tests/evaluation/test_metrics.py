@@ -7,8 +7,8 @@ import pytest
 from scipy.special import log_softmax
 
 from patchswap.errors import PatchswapError
+from patchswap.evaluation.metric_table import REPORT_SCALES
 from patchswap.evaluation.metrics import (
-    REPORT_SCALES,
     aupr_error,
     aurc,
     brier_score,

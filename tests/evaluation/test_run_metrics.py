@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from patchswap.config import load_config
-from patchswap.engine import train
-from patchswap.evaluation.run_metrics import EVALUATIONS, SuiteBudget, run_metrics
+from patchswap.evaluation.metric_table import EVALUATIONS
+from patchswap.evaluation.run_metrics import SuiteBudget, run_metrics
+from patchswap.runs import load_config, train
 
 
 @pytest.mark.parametrize("holdout", [None, 3])

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from patchswap.cli import main
-from patchswap.config import load_config
-from patchswap.engine import train
 from patchswap.engine.step_stats import CONFIDENCE_GAP_KEY, KD_GRADIENT_KEY
+from patchswap.runs import load_config, train
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from patchswap.cli import main
-from patchswap.config import load_config
-from patchswap.engine import train
+from patchswap.runs import load_config, train
 
 TEACHER_WIDTH = 4  # resnet8 width of the teacher; students use other widths to differ from it
 

@@ -3,8 +3,8 @@ and the per-architecture values the baselines' authors use; author schedules as 
 
 import pytest
 
-from patchswap.config import load_config
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config
 
 # Table 3's architectures, plus MobileNetV2 (RepDistiller's and the baselines' authors' models).
 ARCHITECTURES = [

@@ -6,12 +6,12 @@ import torch.nn.functional as F
 from recipe_run import assert_resume_continues_the_run, train_recipe_one_epoch
 from torch import nn
 
-from patchswap.config import load_config
 from patchswap.engine import Trainer
 from patchswap.methods import Batch, MethodContext, build_method
 from patchswap.methods.byot import hint_loss
 from patchswap.methods.features import classifier_of, find_stages
 from patchswap.models import available_models, build_model
+from patchswap.runs import load_config
 
 CONTEXT = MethodContext(num_classes=10, epochs=1, image_size=(28, 28), in_channels=1)
 

@@ -127,9 +127,9 @@ def test_matched_pairs_take_disjoint_pair_batches_from_the_sampler():
 def test_matched_pairs_forward_each_training_image_once_per_epoch(tiny_run, tmp_path, forward):
     """Same steps and images per epoch as hard label at the same batch size (60 images:
     10 classes of 6, none odd), on the device-resident data path, with either forward."""
-    from patchswap.config import load_config
     from patchswap.engine.trainer import Trainer
     from patchswap.recipes import find_recipe
+    from patchswap.runs import load_config
 
     extra = ("method.pairs=matched", f"method.forward={forward}", "epochs=1")
     matched = Trainer(load_config(find_recipe("fashion_mnist/patchswap"), tiny_run(*extra)))

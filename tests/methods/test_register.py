@@ -13,10 +13,9 @@ from torch import nn
 
 import patchswap
 from patchswap.checkpoint import load_checkpoint
-from patchswap.config import load_config
-from patchswap.engine import train
 from patchswap.errors import PatchswapError
 from patchswap.methods import METHODS, Batch, Method, StepOutput, register_method
+from patchswap.runs import load_config, train
 
 
 @dataclass

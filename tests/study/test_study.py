@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from patchswap import compare as compare_module
 from patchswap.cli import main
+from patchswap.compare import cells as compare_cells
 from patchswap.errors import ConfigError
 from patchswap.study import load_plan, run_study
 from patchswap.study.claims import adjust, measure
@@ -125,7 +125,7 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
     plan_file, tmp_path, monkeypatch
 ):
     plan = load_plan(plan_file(), tmp_path / "runs")
-    real, calls = compare_module.run_cell, []
+    real, calls = compare_cells.run_cell, []
 
     def stop_at_third(cell, quiet=False):
         calls.append(cell.cfg.name)
@@ -133,10 +133,10 @@ def test_an_interrupted_study_resumes_without_retraining_and_writes_its_page(
             raise KeyboardInterrupt
         return real(cell, quiet)
 
-    monkeypatch.setattr(compare_module, "run_cell", stop_at_third)
+    monkeypatch.setattr(compare_cells, "run_cell", stop_at_third)
     with pytest.raises(KeyboardInterrupt):
         run_study(plan, tmp_path / "docs", quiet=True)
-    monkeypatch.setattr(compare_module, "run_cell", real)
+    monkeypatch.setattr(compare_cells, "run_cell", real)
     done = plan.groups[0].cells[:2]
     stamps = [(c.folder / "last.pt").stat().st_mtime_ns for c in done]
 

@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DataError, PatchswapError
-from ..outputs import atomic_write, atomic_write_text
-
-# The writers live in `patchswap.outputs`; re-exported for the modules that import them here.
-__all__ = ["atomic_gunzip", "atomic_write", "atomic_write_text", "cache_dir", "data_errors"]
+from ..outputs import atomic_write
 
 
 def cache_dir() -> Path:

@@ -14,16 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
-
-if TYPE_CHECKING:
-    from .bundle import DataBundle
 
 RECORD_NAME = "label_noise.json"
 
@@ -96,7 +93,14 @@ class RelabeledDataset(Dataset):
         return image, int(self.labels[index])
 
 
-def write_label_noise(bundle: DataBundle, folder: str | Path) -> Path | None:
+class WithLabelNoise(Protocol):
+    """What `write_label_noise` reads (a `DataBundle`; typed by its one field, since the
+    bundle module builds on this one)."""
+
+    label_noise: LabelNoise | None
+
+
+def write_label_noise(bundle: WithLabelNoise, folder: str | Path) -> Path | None:
     """Write `folder/label_noise.json`: which training indices were flipped, from what to what.
 
     Indices are positions in `bundle.train` (after `data.samples_per_class`), the indices the

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..checkpoint import load_checkpoint
 from ..coercion import build_dataclass
 from ..config import DistributedConfig, OptimConfig, ScheduleConfig, check_training
 from ..errors import ConfigError
 from .backbone import checkpoint_architecture, is_checkpoint
-from .voc import IMAGENET_MEAN, IMAGENET_STD
+from .datasets.voc import IMAGENET_MEAN, IMAGENET_STD
+from .heads import DETECTION_MODELS, SEGMENTATION_MODELS
 
 TASKS = ("segmentation", "detection")
 DATASETS = {  # the sets each task reads (see `patchswap.dense.datasets`)
@@ -107,8 +109,6 @@ def _resolve_backbone(model: DenseModelConfig) -> None:
     never needs the checkpoint again."""
     if not is_checkpoint(model.backbone):
         return
-    from ..checkpoint import load_checkpoint
-
     source = model.backbone
     if model.weights is not None and model.weights != source:
         raise ConfigError(
@@ -121,7 +121,7 @@ def _resolve_backbone(model: DenseModelConfig) -> None:
 
 
 def build_dense_config(values: dict[str, Any]) -> DenseRunConfig:
-    """Typed, validated dense config from a nested mapping (see `config.build_config`)."""
+    """Typed, validated dense config from a nested mapping (see `runs.build_config`)."""
     cfg = build_dataclass(DenseRunConfig, values, "")
     if cfg.task not in TASKS:
         raise ConfigError(
@@ -133,8 +133,6 @@ def build_dense_config(values: dict[str, Any]) -> DenseRunConfig:
         raise ConfigError(
             f"data.name={cfg.data.name!r} is not a {cfg.task} set here; valid: {', '.join(valid)}"
         )
-    from .models import DETECTION_MODELS, SEGMENTATION_MODELS
-
     heads = SEGMENTATION_MODELS if cfg.task == "segmentation" else DETECTION_MODELS
     if cfg.model.name not in heads:
         raise ConfigError(

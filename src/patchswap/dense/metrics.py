@@ -28,7 +28,7 @@ import torch
 from torchvision.ops import box_iou
 
 from ..errors import PatchswapError
-from .voc import IGNORE_INDEX
+from .datasets.voc import IGNORE_INDEX
 
 INTERPOLATIONS = ("11point", "area")  # VOC07's 11 recall points; VOC2010+'s area under the curve
 

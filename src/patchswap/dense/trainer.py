@@ -1,59 +1,80 @@
-"""Training loop of the dense tasks, on the classification trainer's machinery.
+"""The dense tasks (segmentation, detection) as a `Task` of the engine's training loop.
 
-`DenseTrainer` reuses `engine.Trainer` for everything but the batches: process set-up, SGD and
-the per-iteration schedule (DeepLab's `poly` included), atomic `last.pt`/`best.pt`, exact
-resume, metrics.jsonl and TensorBoard, DDP. It builds a segmentation or detection model on a
-backbone cut from a classifier (`dense.backbone`), trains it with the head's losses, and picks
-`best.pt` by mIoU or VOC07 mAP.
+`engine.Trainer` runs them like classification: process set-up, SGD and the per-iteration
+schedule (DeepLab's `poly` included), atomic `last.pt`/`best.pt`, exact resume, metrics.jsonl
+and TensorBoard, DDP. `DenseTask` supplies only what differs, through the hooks of
+`engine.task.Task`: a segmentation or detection model on a backbone cut from a classifier
+(`dense.backbone`), whose weights load before a new run's first epoch; the head's losses per
+batch (each step weighs 1, so a loss part is a mean over steps); mIoU or VOC07 mAP, which
+picks `best.pt`. It is handed to the loop rather than overriding it, so the loop stays in
+one place and the engine never imports this layer.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections import defaultdict
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
-from ..config import dump_config
-from ..engine.distributed import all_gather_objects, all_reduce_sum, broadcast_buffers
+from ..distributed_ops import all_reduce_sum, broadcast_buffers
+from ..engine.distributed import DistEnv, all_gather_objects
 from ..engine.loaders import ShuffledBatchSampler
 from ..engine.precision import autocast
-from ..engine.trainer import LossWatch, Trainer, effective_lr
+from ..engine.task import Task, TaskStep, distributed_model
+from ..engine.trainer import Trainer, effective_lr
 from ..errors import PatchswapError
 from ..outputs import atomic_write_text
 from ..scores import TASK_SCORES
 from .backbone import WeightsReport, build_backbone, load_backbone_weights
 from .config import DenseRunConfig
-from .datasets import build_dense_data, collate_detection, collate_segmentation
+from .datasets.build import build_dense_data, collate_detection, collate_segmentation
+from .datasets.voc import IGNORE_INDEX
+from .heads import build_detection_model, build_segmentation_model
+from .heads.pspnet import AUX_WEIGHT
 from .metrics import SegmentationScores, VOCAveragePrecision, segmentation_confusion
-from .models import AUX_WEIGHT, build_detection_model, build_segmentation_model
-from .voc import IGNORE_INDEX
 
 
 class DenseTrainer(Trainer):
-    """Trains `cfg.model` on `cfg.data` for `cfg.task`; `fit()` returns the summary."""
+    """`Trainer` on `DenseTask`: trains `cfg.model` on `cfg.data` for `cfg.task`; `fit()`
+    returns the summary. It only supplies the task."""
+
+    def __init__(self, cfg: DenseRunConfig, *, quiet: bool = False) -> None:
+        super().__init__(cfg, quiet=quiet, task=DenseTask(cfg))
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        """The classifier's body the head sits on (what `model.weights` loads into)."""
+        return self.task.backbone
+
+
+class DenseTask(Task):
+    """Segmentation or detection on a classifier's backbone (the hooks of `engine.task`)."""
 
     cfg: DenseRunConfig
 
-    def build(self) -> None:
-        cfg = self.cfg
-        segmentation = cfg.task == "segmentation"
+    def __init__(self, cfg: DenseRunConfig) -> None:
+        super().__init__(cfg)
         self.best_metrics = TASK_SCORES[cfg.task].tracked
+        self.segmentation = cfg.task == "segmentation"
+        self.weights_report: WeightsReport | None = None
+
+    def build(self, env: DistEnv, device: torch.device) -> None:
+        cfg = self.cfg
+        self.env, self.device = env, device
         self.data = build_dense_data(cfg.data, cfg.task)
-        # The checkpoint's weights load in `fit`, and only into a new run: a resumed run
+        # The checkpoint's weights load in `before_fit`, and only into a new run: a resumed run
         # restores its own weights and never needs the checkpoint again.
         backbone, _ = build_backbone(
             cfg.model.backbone, self.data.in_channels, cfg.model.taps, **cfg.model.backbone_kwargs
         )
         self.backbone = backbone
         classes = len(self.data.classes)
-        if segmentation:
+        if self.segmentation:
             self.model = build_segmentation_model(
                 cfg.model.name, backbone, classes, **cfg.model.options
             )
@@ -67,8 +88,8 @@ class DenseTrainer(Trainer):
                 cfg.data.std,
                 **cfg.model.options,
             )
-        per_process = cfg.batch_size // self.env.world_size
-        sync_bn = self.env.enabled and cfg.distributed.sync_bn
+        per_process = cfg.batch_size // env.world_size
+        sync_bn = env.enabled and cfg.distributed.sync_bn
         if per_process == 1 and not sync_bn:
             raise PatchswapError(
                 f"batch_size={cfg.batch_size} leaves 1 image per process: batch norm (ASPP's "
@@ -77,16 +98,11 @@ class DenseTrainer(Trainer):
             )
         if sync_bn:  # mmseg's PSPNet trains with SyncBN; jfzhang95 offers it
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.model.to(self.device)
-        self.forward_model = self.model
-        if self.env.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_model = DistributedDataParallel(self.model, device_ids=ids)
-        self.method_params = []
-        self.weights_report: WeightsReport | None = None
-        collate = collate_segmentation if segmentation else collate_detection
+        self.model.to(device)
+        self.forward_model = distributed_model(self.model, env, device)
+        collate = collate_segmentation if self.segmentation else collate_detection
         sampler = ShuffledBatchSampler(
-            len(self.data.train), per_process, cfg.seed, self.env.world_size, self.env.rank
+            len(self.data.train), per_process, cfg.seed, env.world_size, env.rank
         )
         workers = cfg.data.num_workers
         self.train_loader = DataLoader(
@@ -96,42 +112,55 @@ class DenseTrainer(Trainer):
             num_workers=workers,
             persistent_workers=workers > 0,
         )
-        shard = Subset(
-            self.data.test, range(self.env.rank, len(self.data.test), self.env.world_size)
-        )
+        shard = Subset(self.data.test, range(env.rank, len(self.data.test), env.world_size))
         self.test_loader = DataLoader(
             shard, batch_size=cfg.eval_batch_size, collate_fn=collate, num_workers=workers
         )
-        self.loader_kind = "dataloader"
 
-    def parameter_groups(self) -> list[dict[str, Any]]:
+    def parameter_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The backbone at `lr`, the head at `lr * head_lr_scale`."""
         backbone = {id(p) for p in self.backbone.parameters()}
         head = [p for p in self.model.parameters() if id(p) not in backbone]
-        lr = effective_lr(self.cfg)
         return [
             {"params": list(self.backbone.parameters()), "lr": lr},
             {"params": head, "lr": lr * self.cfg.head_lr_scale},
         ]
 
-    def stateful_parts(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "scheduler": self.scheduler}
-
-    def on_epoch_start(self, epoch: int) -> dict[str, float]:
-        return {}
-
-    def fit(self) -> dict[str, Any]:
+    def before_fit(self, new_run: bool) -> str | None:
+        """A new run's backbone weights (`model.weights`), and what of them loaded."""
         model = self.cfg.model
-        if self.start_epoch == 1 and model.weights is not None:
-            self.weights_report = load_backbone_weights(
-                self.backbone, model.backbone, model.weights
-            )
-            self._say(self.weights_report.describe())
-        return super().fit()
+        if not new_run or model.weights is None:
+            return None
+        self.weights_report = load_backbone_weights(self.backbone, model.backbone, model.weights)
+        return self.weights_report.describe()
 
-    # ---------------------------------------------------------------- loop
+    def run_files(self, folder: Path) -> None:
+        if self.weights_report is not None:  # what the backbone started from, tensor by tensor
+            text = json.dumps(asdict(self.weights_report), indent=2) + "\n"
+            atomic_write_text(folder / "backbone_weights.json", text)
+
+    def header(self, folder: Path) -> str:
+        cfg = self.cfg
+        n_params = sum(p.numel() for p in self.model.parameters())
+        weights = cfg.model.weights or "scratch"
+        return (
+            f"patchswap: {cfg.task} | {cfg.model.name} on {cfg.model.backbone} "
+            f"(backbone from {weights}; {n_params / 1e6:.2f}M params) | {cfg.data.name}: "
+            f"{len(self.data.train)} train, {len(self.data.test)} test | {self.device}, "
+            f"{self.env.world_size} process(es), {cfg.precision} | {folder}\n"
+            f"global batch {cfg.batch_size} images; lr {effective_lr(cfg):.4g}, "
+            f"schedule {cfg.schedule.name}"
+        )
+
+    # ---------------------------------------------------------------- batches
+
+    def train_step(self, batch: Any) -> TaskStep:
+        """The head's losses on a batch of images (weight 1: loss parts average over steps)."""
+        images, targets = self._to_device(*batch)
+        return TaskStep(self._losses(images, targets), images=len(images))
 
     def _losses(self, images: torch.Tensor | list, targets: Any) -> dict[str, torch.Tensor]:
-        if self.cfg.task == "detection":
+        if not self.segmentation:
             return self.forward_model(images, targets)
         out = self.forward_model(images)
         scale = 1 / self.cfg.batch_size if self.cfg.ce_batch_average else 1.0
@@ -142,49 +171,11 @@ class DenseTrainer(Trainer):
         return losses
 
     def _to_device(self, images: Any, targets: Any) -> tuple[Any, Any]:
-        if self.cfg.task == "segmentation":
+        if self.segmentation:
             return images.to(self.device), targets.to(self.device)
         images = [image.to(self.device) for image in images]
         targets = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
         return images, targets
-
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over the training images; returns the epoch's mean loss parts."""
-        self.model.train()
-        self.train_loader.batch_sampler.set_epoch(epoch)
-        sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-        images_seen = 0
-        lr = self.optimizer.param_groups[0]["lr"]
-        watch = LossWatch(self.device, epoch, lr)
-        start = time.perf_counter()
-        for step, (images, targets) in enumerate(self._progress_bar(epoch)):
-            images, targets = self._to_device(images, targets)
-            with autocast(self.cfg.precision, self.device):
-                losses = self._losses(images, targets)
-            loss = sum(losses.values())
-            watch.see(loss, step)
-            self._backward(loss)
-            self._optimizer_step()
-            for name, value in losses.items():
-                sums[name] += value.detach()
-            sums["loss"] += loss.detach()
-            images_seen += len(images)
-        watch.check()
-        seconds = time.perf_counter() - start
-        steps = torch.tensor(float(len(self.train_loader)), device=self.device)
-        names = list(sums)
-        totals = all_reduce_sum(torch.stack([*sums.values(), steps])).tolist()
-        steps = totals[-1] or 1.0
-        parts = {
-            f"train_{k}" if k != "loss" else "train_loss": v / steps for k, v in zip(names, totals)
-        }
-        images_total = all_reduce_sum(torch.tensor(float(images_seen), device=self.device))
-        return {
-            "lr": lr,
-            **parts,
-            "train_seconds": seconds,
-            "images_per_second": float(images_total) / seconds,
-        }
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
@@ -194,7 +185,7 @@ class DenseTrainer(Trainer):
         self.model.eval()
         classes = self.data.classes
         try:
-            if self.cfg.task == "segmentation":
+            if self.segmentation:
                 confusion = segmentation_confusion(len(classes)).to(self.device)
                 for images, masks in self.test_loader:
                     images, masks = self._to_device(images, masks)
@@ -225,32 +216,16 @@ class DenseTrainer(Trainer):
 
     # ---------------------------------------------------------------- reporting
 
-    def header(self) -> str:
-        cfg = self.cfg
-        n_params = sum(p.numel() for p in self.model.parameters())
-        weights = cfg.model.weights or "scratch"
-        return (
-            f"patchswap: {cfg.task} | {cfg.model.name} on {cfg.model.backbone} "
-            f"(backbone from {weights}; {n_params / 1e6:.2f}M params) | {cfg.data.name}: "
-            f"{len(self.data.train)} train, {len(self.data.test)} test | {self.device}, "
-            f"{self.env.world_size} process(es), {cfg.precision} | {self.folder}\n"
-            f"global batch {cfg.batch_size} images; lr {effective_lr(cfg):.4g}, "
-            f"schedule {cfg.schedule.name}"
-        )
+    def test_text(self, record: dict[str, Any]) -> str:
+        if "test_miou" in record:
+            return (
+                f"test mIoU {record['test_miou']:6.2f} "
+                f"pixel acc {record['test_pixel_accuracy']:6.2f}"
+            )
+        return f"test mAP {record['test_map']:6.2f}"
 
-    def _write_run_files(self) -> None:
-        atomic_write_text(self.folder / "config.yaml", dump_config(self.cfg))
-        if self.weights_report is not None:  # what the backbone started from, tensor by tensor
-            text = json.dumps(asdict(self.weights_report), indent=2) + "\n"
-            atomic_write_text(self.folder / "backbone_weights.json", text)
-
-    def _test_text(self, r: dict[str, Any]) -> str:
-        if "test_miou" in r:
-            return f"test mIoU {r['test_miou']:6.2f} pixel acc {r['test_pixel_accuracy']:6.2f}"
-        return f"test mAP {r['test_map']:6.2f}"
-
-    def _summary(self, last: dict[str, Any]) -> dict[str, Any]:
-        return dense_run_summary(self.cfg, self.best, last, self.seconds)
+    def summary(self, best: dict[str, Any], last: dict[str, Any], seconds: float) -> dict[str, Any]:
+        return dense_run_summary(self.cfg, best, last, seconds)
 
 
 def dense_run_summary(

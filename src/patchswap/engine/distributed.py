@@ -1,8 +1,8 @@
 """Process-group set-up for `torchrun` and the collectives the trainer needs.
 
 Without `torchrun` (WORLD_SIZE unset or 1) everything here is a no-op, so the same trainer
-runs on a laptop CPU, one GPU, or many GPUs. Collectives that methods also call live in the
-leaf module `patchswap.distributed_ops` (re-exported here).
+runs on a laptop CPU, one GPU, or many GPUs. Collectives that methods also call
+(`all_reduce_sum`, `broadcast_buffers`) live in the leaf module `patchswap.distributed_ops`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..distributed_ops import all_reduce_sum, broadcast_buffers
-
 __all__ = [
     "DistEnv",
     "all_gather_objects",
-    "all_reduce_sum",
     "average_gradients",
     "barrier",
-    "broadcast_buffers",
     "init_distributed",
     "shutdown",
 ]

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.files import atomic_write, atomic_write_text, cache_dir
+from ..data.files import cache_dir
 from ..errors import DataError
+from ..outputs import atomic_write, atomic_write_text
 from .corruptions import CORRUPTIONS, SEVERITIES, check_corruption_args, corrupt
 
 # bump when `corruptions` changes its output, to invalidate caches (2: the frost photographs)

@@ -4,7 +4,7 @@ Definitions follow the public reference code of these metrics (daintlab/confiden
 learning `metrics.py`, the same functions in Impression2805/OpenMix and FMFP): confidence is the
 maximum softmax probability (MSP) and a sample is correct when its argmax equals its label.
 Every function takes `probs` (N, K) and integer `labels` (N,) as NumPy arrays and returns a raw
-value (a fraction, not a percentage); `REPORT_SCALES` gives the paper's report units.
+value (a fraction, not a percentage); `metric_table.REPORT_SCALES` gives the paper's report units.
 """
 
 from __future__ import annotations
@@ -16,21 +16,6 @@ from scipy.special import log_softmax, xlogy
 from sklearn.metrics import average_precision_score, roc_curve
 
 from ..errors import PatchswapError
-
-# Multipliers of the paper's Table 10 units (FMFP's `calc_metrics`): AURC x10^3, FPR x10^2, ...
-REPORT_SCALES = {
-    "top1": 100.0,
-    "top5": 100.0,
-    "nll": 1.0,
-    "aurc": 1e3,
-    "eaurc": 1e3,
-    "fpr95": 1e2,
-    "aupr_error": 1e2,
-    "ece": 1e2,
-    "ece_scaled": 1e2,
-    "temperature": 1.0,
-    "brier": 1e2,
-}
 
 
 def softmax(logits: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -163,7 +148,8 @@ def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
 def classification_metrics(
     logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, bins: int = 15
 ) -> dict[str, float]:
-    """All of the above from logits, raw (multiply by `REPORT_SCALES` for the paper's units)."""
+    """All of the above from logits, raw (multiply by `metric_table.REPORT_SCALES` for the
+    paper's units)."""
     probs = softmax(logits)
     labels = np.asarray(labels, dtype=np.int64)
     return {

@@ -14,6 +14,7 @@ from typing import Any
 
 from .attacks import ATTACK_TITLES
 from .corruptions import ABBREVIATIONS
+from .metric_table import REPORT_TITLES
 
 TABLE10_EPSILONS = ("0.001", "0.01")
 GENERATED_NOTE = (
@@ -70,23 +71,10 @@ def metrics_table(results: Mapping[str, Any]) -> str:
     """Every accuracy and calibration metric, in the report units."""
     scales = results["scales"]
     values = {**results.get("accuracy", {}), **results.get("calibration", {})}
-    titles = {
-        "top1": "top-1 (%)",
-        "top5": "top-5 (%)",
-        "nll": "NLL",
-        "aurc": "AURC (x10^3)",
-        "eaurc": "E-AURC (x10^3)",
-        "fpr95": "FPR@95%TPR (x10^2)",
-        "aupr_error": "AUPR-Err (x10^2)",
-        "ece": "ECE (x10^2)",
-        "ece_scaled": "ECE after T-scaling (x10^2)",
-        "brier": "Brier (x10^2)",
-    }
-    keys = [k for k in titles if k in values]
+    keys = [k for k in REPORT_TITLES if k in values]
     digits = {"nll": 4}
-    return _table(
-        [titles[k] for k in keys], [[_number(values[k], scales[k], digits.get(k, 2)) for k in keys]]
-    )
+    row = [_number(values[k], scales[k], digits.get(k, 2)) for k in keys]
+    return _table([REPORT_TITLES[k] for k in keys], [row])
 
 
 def temperature_line(calibration: Mapping[str, Any]) -> str:

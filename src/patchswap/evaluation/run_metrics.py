@@ -22,59 +22,11 @@ from ..errors import ConfigError
 from ..outputs import atomic_write_text
 from .analysis import train_test_gap
 from .attacks import DEFAULT_EPSILONS
-from .metrics import REPORT_SCALES
+from .metric_table import EVALUATIONS, METRIC
 from .suite import SUITE_VERSION, SuiteOptions, load_for_evaluation, run_suite
 
-# Metrics by the evaluation that produces them. Accuracy comes from each run's summary; the
-# others from the run's last checkpoint.
-EVALUATIONS = {
-    "accuracy": ("best_top1", "last_top1", "last_top5"),
-    "gap": ("train_top1", "gap"),
-    # ece_scaled: after temperature scaling on held-out training images (data.holdout_per_class;
-    # nan for a run without them); temperature: the T fitted there, below 1 when the raw
-    # predictions are underconfident, above 1 when overconfident
-    "calibration": (
-        "aurc",
-        "eaurc",
-        "fpr95",
-        "aupr_error",
-        "ece",
-        "ece_scaled",
-        "temperature",
-        "brier",
-    ),
-    "adversarial": ("fgsm_0.01", "ifgsm_0.01", "fgsm_0.05", "ifgsm_0.05"),
-    "corruption": ("corruption_mean",),
-    # how much of the label noise a run fitted: train top-1 (un-augmented images, labels as
-    # trained) on the flipped labels alone, and on the correctly labelled rest
-    "noise_fit": ("train_top1_flipped", "train_top1_kept"),
-}
 SUITE_EVALUATIONS = ("calibration", "adversarial", "corruption")
 _TABLE_EPSILONS = {key.split("_")[1] for key in EVALUATIONS["adversarial"]}  # as results.json keys
-# AUPR-Err is higher-is-better
-LOWER_IS_BETTER = {"gap", "aurc", "eaurc", "fpr95", "ece", "ece_scaled", "brier"}
-LABELS = {
-    "best_top1": "best top-1",
-    "last_top1": "last top-1",
-    "last_top5": "last top-5",
-    "train_top1": "train top-1",
-    "gap": "train-test gap",
-    "aurc": "AURC x10^3",
-    "eaurc": "E-AURC x10^3",
-    "fpr95": "FPR95 x10^2",
-    "aupr_error": "AUPR-Err x10^2",
-    "ece": "ECE x10^2",
-    "ece_scaled": "ECE x10^2 (T-scaled)",
-    "temperature": "fitted T",
-    "brier": "Brier x10^2",
-    "fgsm_0.01": "FGSM 0.01",
-    "ifgsm_0.01": "I-FGSM 0.01",
-    "fgsm_0.05": "FGSM 0.05",
-    "ifgsm_0.05": "I-FGSM 0.05",
-    "corruption_mean": "corruption mean",
-    "train_top1_flipped": "train top-1, flipped labels",
-    "train_top1_kept": "train top-1, correct labels",
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +81,11 @@ def _suite_metrics(
     out = folder / "evaluation-last"
     cached = out / "results.json"
     results = json.loads(cached.read_text()) if cached.is_file() else {}
-    stale = results.get("suite_version") != SUITE_VERSION
+    # a metric added to the table since the cache was written is measured, not missing
+    unmeasured = "calibration" in suites and not set(EVALUATIONS["calibration"]) <= set(
+        results.get("calibration", {})
+    )
+    stale = results.get("suite_version") != SUITE_VERSION or unmeasured
     other_images = results.get("overrides", []) != budget.overrides
     # `patchswap evaluate --eps ...` writes the same folder, perhaps without the table's epsilons
     attacked = set(results.get("adversarial", {}).get("fgsm", {}))
@@ -141,13 +97,13 @@ def _suite_metrics(
     if "calibration" in suites:
         for key in EVALUATIONS["calibration"]:
             value = results["calibration"].get(key)
-            metrics[key] = math.nan if value is None else value * REPORT_SCALES[key]
+            metrics[key] = math.nan if value is None else value * METRIC[key].scale
     if "adversarial" in suites:
         for key in EVALUATIONS["adversarial"]:
             attack, eps = key.split("_")
-            metrics[key] = 100.0 * results["adversarial"][attack][eps]
+            metrics[key] = METRIC[key].scale * results["adversarial"][attack][eps]
     if "corruption" in suites:
-        metrics["corruption_mean"] = 100.0 * results["corruption"]["mean"]
+        metrics["corruption_mean"] = METRIC["corruption_mean"].scale * results["corruption"]["mean"]
     return metrics
 
 

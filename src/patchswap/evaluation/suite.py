@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..checkpoint import load_checkpoint, rebuild_model, saved_config
+from ..checkpoint import load_checkpoint, rebuild_model
 from ..config import RunConfig
 from ..data import DataBundle, build_datasets
 from ..engine.accuracy import collect_logits
@@ -32,13 +32,14 @@ from ..engine.run_log import read_metrics
 from ..engine.step_stats import KD_GRADIENT_KEY
 from ..errors import CheckpointError, ConfigError, PatchswapError, unknown_name
 from ..outputs import atomic_write_text, check_writable_folder
+from ..runs import saved_config
 from . import analysis, plots
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
 from .corruption_sets import evaluate_corruptions, generate_corrupted_set, generated_set_folder
 from .corruptions import CORRUPTIONS, SEVERITIES, check_corruption_args
 from .gradcam import grad_cam, overlay
+from .metric_table import REPORT_SCALES
 from .metrics import (
-    REPORT_SCALES,
     classification_metrics,
     expected_calibration_error,
     fit_temperature,

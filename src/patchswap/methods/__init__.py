@@ -41,7 +41,7 @@ METHODS: dict[str, type[Method]] = _discover()
 
 def register_method(cls: M) -> M:
     """Register a `Method` subclass defined outside this package under its `name`, so a run's
-    config can name it (`patchswap.engine.train` and the rest of the Python API); returns it,
+    config can name it (`patchswap.runs.train` and the rest of the Python API); returns it,
     so it serves as a class decorator.
 
     Registering the same class again is a no-op; another class under a taken name is an error.

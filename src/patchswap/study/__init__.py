@@ -1,6 +1,6 @@
 """Reproduction studies: plans of compare grids, evaluations and claims (`patchswap study`)."""
 
-from ..evaluation.run_metrics import EVALUATIONS
+from ..evaluation.metric_table import EVALUATIONS
 from .claims import ClaimResult
 from .plan import Plan, load_plan
 from .run import run_study

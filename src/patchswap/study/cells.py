@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..compare import Cell
+from ..compare.grid import Cell
 from ..errors import ConfigError
 from ..evaluation.run_metrics import SUITE_EVALUATIONS
 from .plan import Plan

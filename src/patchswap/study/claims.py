@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..stats import ALPHA, Comparison, compare_samples, detectable_effect, holm
+from ..compare.stats import ALPHA, Comparison, compare_samples, detectable_effect, holm
 
 
 @dataclass

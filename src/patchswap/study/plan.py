@@ -26,6 +26,7 @@ and checked completely, every recipe, option and claim, before any cell trains.
         against_group: noise 40%                   # optional: `against` from another group
         metric: last_top1
         expect: higher                             # higher | lower
+    executor: {partition: gpu, time: 240, gpus_per_cell: 1}  # optional: for --executor slurm
     analysis:                                      # optional: a rule across the groups
       outcome: {name: gain, metric: last_top1, row: patchswap_40, minus: hard_label_40}
       predictors:
@@ -36,7 +37,9 @@ A seed always drives the initialization and batch order (`init`); `subset` makes
 draw the training subset and the held-out split (`data.subset_seed`), `noise` the label-noise
 flips (`data.label_noise.seed`, in recipes with label noise). A confirmatory plan must be
 committed before it runs (`registration`); `kind: exploratory` may run uncommitted, and its
-verdicts are labelled exploratory wherever they are cited.
+verdicts are labelled exploratory wherever they are cited. `executor:` holds the settings of
+`--executor slurm` (`slurm.KEYS`); it is used only with that flag, and an `--executor-config`
+file overrides it key by key.
 """
 
 from __future__ import annotations
@@ -46,10 +49,11 @@ from pathlib import Path
 
 import yaml
 
-from ..compare import Cell, plan_grid, slug
+from ..compare.grid import Cell, plan_grid, slug
 from ..errors import ConfigError
 from ..evaluation.run_metrics import SuiteBudget, metric_names, parse_evaluations
 from ..scores import task_of
+from ..slurm import check_settings
 from .citation import SOURCES, Citation, parse_citation
 
 KINDS = ("confirmatory", "exploratory")
@@ -125,6 +129,7 @@ class Plan:
     vary: tuple[str, ...] = VARY
     output_dir: Path = Path("runs/study")  # the cells live in <output_dir>/<name>/
     analysis: Analysis | None = None
+    executor: dict = field(default_factory=dict)  # --executor slurm settings (slurm.KEYS)
 
     @property
     def cells_dir(self) -> Path:
@@ -137,7 +142,7 @@ class Plan:
 
 _PLAN_KEYS = {
     "title", "about", "kind", "seeds", "vary", "set", "evaluations", "suite", "groups", "claims",
-    "analysis",
+    "analysis", "executor",
 }  # fmt: skip
 _QUANTITY_KEYS = {"name", "metric", "row", "minus"}
 _SUITE_KEYS = {"epsilons", "test_subset"}
@@ -192,6 +197,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
     evaluations = parse_evaluations(_strings(raw.get("evaluations", []), "evaluations"), where)
     overrides = _strings(raw.get("set", []), f"{where}: set")
     suite = _suite_budget(raw.get("suite", {}), f"{where}: suite")
+    executor = check_settings(raw.get("executor", {}), f"{where}: executor")
     if not isinstance(raw["groups"], list) or not raw["groups"]:
         raise ConfigError(f"{where}: groups must be a non-empty list")
     groups = []
@@ -233,6 +239,7 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         kind,
         vary,
         output_dir,
+        executor=executor,
     )
     plan.claims = [_claim(entry, plan, where) for entry in raw.get("claims", [])]
     if "analysis" in raw:

@@ -20,13 +20,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..compare import Cell, Row, RowValues, metrics_markdown, pm_text, tabulate  # noqa: E402
+from ..compare.grid import Cell  # noqa: E402
+from ..compare.stats import mean_std, welch_p  # noqa: E402
+from ..compare.tables import Row, RowValues, metrics_markdown, pm_text, tabulate
 from ..errors import ConfigError  # noqa: E402
-from ..evaluation.run_metrics import LABELS, SUITE_EVALUATIONS  # noqa: E402
+from ..evaluation.metric_table import LABELS  # noqa: E402
+from ..evaluation.run_metrics import SUITE_EVALUATIONS  # noqa: E402
 from ..outputs import atomic_write_text  # noqa: E402
 from ..plotting import fit_titles  # noqa: E402
 from ..recipes import find_plan  # noqa: E402
-from ..stats import mean_std, welch_p  # noqa: E402
 from . import rule  # noqa: E402
 from .claims import ClaimResult, family_of, measure  # noqa: E402
 from .plan import Claim, Plan  # noqa: E402

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy.stats import linregress  # noqa: E402
 from scipy.stats import t as student_t  # noqa: E402
 
-from ..compare import RowValues  # noqa: E402
+from ..compare.tables import RowValues  # noqa: E402
 from ..plotting import fit_titles  # noqa: E402
 from .plan import Analysis, Quantity  # noqa: E402
 

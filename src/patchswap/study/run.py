@@ -1,7 +1,7 @@
 """`patchswap study PLAN`: train what is missing of a plan, evaluate every cell's last
 checkpoint, record its per-seed values and re-render the study (`summary.render_study`).
 
-Cells are `compare` cells (`compare.run_cell`): a finished cell is read back and never
+Cells are `compare` cells (`compare.cells.run_cell`): a finished cell is read back and never
 retrained, an interrupted one resumes from its `last.pt`. Evaluations are cached next to each
 cell (`evaluation-last/results.json`, `study-gap.json`), so rerunning a finished plan only
 rewrites its page. Before the first cell, the plan's registration is checked and recorded
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..compare import Cell, run_grid
+from ..compare.cells import run_grid
+from ..compare.grid import Cell
 from ..evaluation.run_metrics import suite_seconds
 from ..outputs import atomic_write_text, check_writable_folder
 from ..parallel import Workers

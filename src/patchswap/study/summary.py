@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..compare import pm_text
+from ..compare.stats import mean_std
+from ..compare.tables import pm_text
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
 from ..recipes import find_plan
-from ..stats import mean_std
 from .claims import adjust
 from .plan import Plan, load_plan
 from .registration import from_history

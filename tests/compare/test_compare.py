@@ -9,37 +9,14 @@ import statistics
 import pytest
 
 from patchswap.cli import main
-from patchswap.compare import (
-    Cell,
-    compare,
-    mean_std,
-    parse_sweep,
-    plan_grid,
-    pm_text,
-    tabulate,
-    to_markdown,
-    write_results,
-)
-from patchswap.config import load_config
+from patchswap.compare.command import compare
+from patchswap.compare.grid import Cell, parse_sweep, plan_grid
+from patchswap.compare.results import write_results
+from patchswap.compare.stats import mean_std
+from patchswap.compare.tables import pm_text, tabulate, to_markdown
 from patchswap.engine.trainer import Trainer
 from patchswap.errors import ConfigError, PatchswapError
-
-
-@pytest.fixture
-def recipes(tmp_path):
-    """Two tiny recipes: hard label and patch swap 2x2."""
-    hard = tmp_path / "hard_label.yaml"
-    hard.write_text("base: []\nmethod:\n  name: hard_label\n")
-    swap = tmp_path / "patchswap.yaml"
-    swap.write_text("base: []\nmethod:\n  name: patchswap\n  grid: 2\n")
-    return [str(hard), str(swap)]
-
-
-@pytest.fixture
-def sets(tiny_run):
-    """tiny_run's overrides for one epoch, without the keys that compare sets itself."""
-    keep = [o for o in tiny_run("epochs=1") if not o.startswith(("name=", "output_dir="))]
-    return [a for o in keep for a in ("--set", o)]
+from patchswap.runs import load_config
 
 
 def _summaries(folder):
@@ -287,8 +264,10 @@ def test_a_cell_trained_under_another_default_is_not_reused(tiny_run, tmp_path):
     has since changed is refused instead of being read back as finished."""
     import yaml
 
-    from patchswap.compare import Cell, run_cell, run_folder
+    from patchswap.compare.cells import run_cell
+    from patchswap.compare.grid import Cell
     from patchswap.config import dump_config
+    from patchswap.engine import run_folder
 
     cfg = load_config(None, tiny_run("epochs=1", "method=ddgsd"))
     folder = run_folder(cfg)

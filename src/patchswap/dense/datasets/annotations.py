@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.files import atomic_write_text, cache_dir
-from ..errors import DataError
+from ...data.files import cache_dir
+from ...errors import DataError
+from ...outputs import atomic_write_text
 
 # Bump when what a reader returns or refuses changes: older cache entries are then ignored.
 CHECKS_VERSION = 1

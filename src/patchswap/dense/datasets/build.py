@@ -1,4 +1,6 @@
-"""The train and test sets a dense recipe names, with their joint transforms and collation."""
+"""The train and test sets a dense recipe names, with their joint transforms and collation:
+the entry of `dense.datasets`, which picks the reader (`voc`, `cityscapes`, `rugd`) a recipe's
+`data.name` calls for."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..errors import ConfigError
-from .config import DenseDataConfig
+from ...errors import ConfigError
+from ..config import DenseDataConfig
+from .cityscapes import CITYSCAPES_CLASSES, cityscapes_segmentation
+from .rugd import RUGD_COARSE_CLASSES, rugd_segmentation
 from .voc import (
     IGNORE_INDEX,
     SCENE_CLASSES,
@@ -37,12 +41,8 @@ class DenseData:
 
 def _classes(name: str) -> tuple[str, ...]:
     if name == "cityscapes":
-        from .cityscapes import CITYSCAPES_CLASSES
-
         return tuple(CITYSCAPES_CLASSES)
     if name == "rugd":
-        from .rugd import RUGD_COARSE_CLASSES
-
         return tuple(RUGD_COARSE_CLASSES)
     return SCENE_CLASSES if name == "scenes" else VOC_CLASSES
 
@@ -87,12 +87,8 @@ def _transforms(cfg: DenseDataConfig, task: str, train: bool) -> Callable:
 def _one_split(cfg: DenseDataConfig, task: str, split: str, train: bool) -> Dataset:
     transforms = _transforms(cfg, task, train)
     if cfg.name == "cityscapes":
-        from .cityscapes import cityscapes_segmentation
-
         return cityscapes_segmentation(cfg.root, split, transforms=transforms)
     if cfg.name == "rugd":
-        from .rugd import rugd_segmentation
-
         return rugd_segmentation(cfg.root, split, transforms=transforms)
     year, image_set = _year_and_set(split)
     if task == "segmentation":

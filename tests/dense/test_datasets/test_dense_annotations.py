@@ -21,14 +21,13 @@ import torch
 from PIL import Image
 
 from patchswap.cli import main
-from patchswap.config import load_config
-from patchswap.dense import voc
-from patchswap.dense.annotations import CACHE_FOLDER
+from patchswap.dense.datasets import voc
+from patchswap.dense.datasets.annotations import CACHE_FOLDER
+from patchswap.dense.datasets.voc import SCENE_CLASSES, voc_detection, voc_segmentation
 from patchswap.dense.metrics import VOCAveragePrecision
-from patchswap.dense.voc import SCENE_CLASSES, voc_detection, voc_segmentation
-from patchswap.engine import train
 from patchswap.errors import DataError
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config, train
 
 VOC12 = Path("VOCdevkit") / "VOC2012"
 TRAIN_XML = VOC12 / "Annotations" / "train_000001.xml"  # trouser (1, 39, 24, 62), tshirt (33, ..)

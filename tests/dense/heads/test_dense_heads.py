@@ -10,20 +10,23 @@ import pytest
 import torch
 from torchvision.models.detection.image_list import ImageList
 
-from patchswap.config import load_config
 from patchswap.dense.backbone import build_backbone
-from patchswap.dense.models import (
-    AUX_WEIGHT,
+from patchswap.dense.heads import (
+    DETECTION_MODELS,
     SEGMENTATION_MODELS,
-    SSD300_SIZES,
     build_detection_model,
     build_segmentation_model,
+)
+from patchswap.dense.heads.pspnet import AUX_WEIGHT
+from patchswap.dense.heads.ssd import (
+    SSD300_SIZES,
     extra_block_plan,
     keep_resolution,
     ssd_aspect_ratios,
 )
 from patchswap.errors import PatchswapError
 from patchswap.recipes import find_recipe
+from patchswap.runs import load_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -295,3 +298,36 @@ def test_unknown_detection_name_option_or_normalisation_is_one_line() -> None:
         with pytest.raises(PatchswapError) as err:
             build_detection_model("ssd", backbone, 11, 64, [0.5], [0.25], box_sizes=bad)
         _one_line(err, "box_sizes must be one of coco, voc", repr(bad))
+
+
+HEADS = [("segmentation", name) for name in SEGMENTATION_MODELS] + [
+    ("detection", name) for name in DETECTION_MODELS
+]
+
+
+@pytest.mark.parametrize(("task", "name"), HEADS, ids=[name for _, name in HEADS])
+def test_every_registered_head_builds_and_forwards_a_tiny_batch(task: str, name: str) -> None:
+    """The heads' contract (`dense/heads/base.py`) on every registered head, with its default
+    options on a resnet8 (two taps) at width 4: train mode gives its outputs or losses, eval mode
+    its logits at the input's size or its detections."""
+    torch.manual_seed(0)
+    backbone, _ = build_backbone("resnet8", 3, taps=["layer2", "layer3"], width=4)
+    if task == "segmentation":
+        model = build_segmentation_model(name, backbone, 3)
+        images = torch.randn(2, 3, 32, 32)
+        out = model(images)
+        assert "out" in out and set(out) <= {"out", "aux"}
+        assert all(v.shape == (2, 3, 32, 32) and v.isfinite().all() for v in out.values())
+        model.eval()
+        with torch.no_grad():
+            assert model(images)["out"].shape == (2, 3, 32, 32)
+        return
+    model = build_detection_model(name, backbone, 11, 64, MEAN, STD)
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    losses = model(images, _targets())
+    assert losses and all(math.isfinite(v.item()) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        detections = model(images)
+    assert len(detections) == 2
+    assert all({"boxes", "scores", "labels"} <= set(found) for found in detections)

@@ -21,8 +21,8 @@ from torchvision import tv_tensors
 from torchvision.datasets import Cityscapes
 from torchvision.transforms.v2 import functional as F
 
-from ..data.files import data_errors
-from ..errors import DataError, unknown_name
+from ...data.files import data_errors
+from ...errors import DataError, unknown_name
 from .annotations import Item, checked_facts, distinct_values, read_mask, refuse_ids
 from .voc import IGNORE_INDEX, Sample
 

@@ -12,8 +12,9 @@ from PIL import Image
 from scipy import ndimage
 from torchvision.datasets import VOCDetection, VOCSegmentation
 
-from patchswap.dense.scenes import MANIFEST, main, split_pools, write_scenes
-from patchswap.dense.voc import SCENE_CLASSES, voc_palette
+from patchswap.cli import main
+from patchswap.dense.datasets.scenes import MANIFEST, split_pools, write_scenes
+from patchswap.dense.datasets.voc import SCENE_CLASSES, voc_palette
 from patchswap.errors import DataError, PatchswapError
 
 # split -> VOC year folder
@@ -197,9 +198,9 @@ def test_command_line(
     scenes_root: Path, fashion_mnist_root: Path, capsys: pytest.CaptureFixture
 ) -> None:
     with pytest.raises(SystemExit) as done:
-        main(["--help"])
+        main(["scenes", "--help"])
     assert done.value.code == 0 and "VOCdevkit" in capsys.readouterr().out
-    args = [str(scenes_root), "--fashion-mnist", str(fashion_mnist_root), "--train", "6"]
+    args = ["scenes", str(scenes_root), "--fashion-mnist", str(fashion_mnist_root), "--train", "6"]
     assert main([*args, "--val", "4", "--test", "3"]) == 0
     assert "scenes in" in capsys.readouterr().out
     assert main([*args, "--val", "5"]) == 2

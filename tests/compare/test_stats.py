@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from patchswap.stats import compare_samples, detectable_effect, holm, welch_interval, welch_p
+from patchswap.compare.stats import (
+    compare_samples,
+    detectable_effect,
+    holm,
+    welch_interval,
+    welch_p,
+)
 
 A = [80.1, 81.3, 79.8, 80.9, 81.0]
 B = [78.2, 79.9, 78.8, 79.1]

@@ -1,7 +1,7 @@
 """The statistics behind every table and verdict: Welch's t-test and interval, Holm's
 correction, and the smallest effect a comparison could have detected.
 
-Shared by `compare` (its tables' p-values) and the study (its claims). Written out rather than
+Shared by the compare tables (their p-values) and the study (its claims). Written out rather than
 taken from statsmodels, which the project does not otherwise need; each formula is the
 textbook one and is tested against scipy's distributions and written-out cases.
 """
@@ -26,6 +26,12 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
     if len(values) > 1 and any(math.isnan(v) for v in values):
         return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def finite_mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """`mean_std` of the finite values (a class without IoU or AP in a run is nan there)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return mean_std(finite) if finite else (None, None)
 
 
 def _testable(a: list[float], b: list[float]) -> bool:

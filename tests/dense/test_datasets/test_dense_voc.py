@@ -16,7 +16,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import FashionMNIST
 from torchvision.transforms import v2
 
-from patchswap.dense.voc import (
+from patchswap.dense.datasets.voc import (
     SCENE_CLASSES,
     VOC_CLASSES,
     detection_transforms,
@@ -89,7 +89,7 @@ def test_missing_set_is_one_line_saying_where(tmp_path: Path, scenes_root: Path)
     message = str(err.value)
     assert "\n" not in message
     assert str(tmp_path / VOC12 / "JPEGImages") in message
-    assert f"python -m patchswap.dense.scenes {tmp_path}" in message
+    assert f"patchswap scenes {tmp_path}" in message
     with pytest.raises(DataError, match=r"VOC2007.*ImageSets/Main/trainval\.txt"):
         voc_detection(scenes_root, "trainval", year="2007", classes=SCENE_CLASSES)
     copy = tmp_path / "copy"

@@ -1,18 +1,7 @@
-"""Dense heads on a `Backbone`: DeepLabV3+ and PSPNet for segmentation, SSD for detection.
-
-The paper (Sections 4.3-4.4) carries a patch-swap ResNet50 into three reference setups; each
-head here follows one, built from the field's libraries where they take any backbone:
-
-- `deeplabv3plus`: jfzhang95/pytorch-deeplab-xception (DeepLabV3+ with ResNet), ASPP from
-  segmentation-models-pytorch with that repository's settings, its decoder assembled here;
-- `pspnet`: mmsegmentation's PSPNet (PSPHead + auxiliary FCNHead), from smp's `PSPModule` and
-  torchvision's `FCNHead`;
-- `ssd`: NVIDIA DeepLearningExamples' SSD300 v1.1 (ResNet50) feature layers under torchvision's
-  `SSD`, which brings the default-box tiling, matching, losses and post-processing; box sizes
-  per dataset (`SSD300_BOX_SIZES`) and centres clamped to the image as NVIDIA and ssd.pytorch.
-
-Segmentation models map images B x C x H x W to {"out": logits B x classes x H x W} (plus "aux"
-for PSPNet, in train and eval mode); the detector is torchvision's `SSD` with its interface.
+"""SSD on a `Backbone`: NVIDIA DeepLearningExamples' SSD300 v1.1 (ResNet50) feature layers
+under torchvision's `SSD`, which brings the default-box tiling, matching, losses and
+post-processing; box sizes per dataset (`SSD300_BOX_SIZES`) and centres clamped to the image as
+NVIDIA and ssd.pytorch.
 """
 
 from __future__ import annotations
@@ -22,27 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.ssd import SSD, SSDHead
-from torchvision.models.segmentation.fcn import FCNHead
 
-from ..errors import PatchswapError, unknown_name
-from ..models._blocks import init_weights
-from .backbone import PROBE_SIZE, Backbone
+from ...errors import PatchswapError
+from ..backbone import PROBE_SIZE, Backbone
+from .base import check_options, detection_head, positive_int
 
-SEGMENTATION_MODELS = ("deeplabv3plus", "pspnet")
-DETECTION_MODELS = ("ssd",)
-
-# mmsegmentation configs/_base_/models/pspnet_r50-d8.py: auxiliary_head (FCNHead on the
-# stage-3 map) has loss_decode loss_weight=0.4; the decode head's weight is 1.
-AUX_WEIGHT = 0.4
-
-# jfzhang95 DeepLab: ASPP atrous rates 6, 12, 18 at output stride 16 (12, 24, 36 at 8)
-ATROUS_RATES = (6, 12, 18)
-PSP_POOL_SIZES = (1, 2, 3, 6)  # mmseg PSPHead pool_scales
-PSP_CHANNELS = 512  # mmseg PSPHead channels
 # NVIDIA SSD300 v1.1 (`_build_additional_features`): out and 1x1-reduction channels of the
 # extra blocks after the ResNet50 layer3 map
 SSD_EXTRA_CHANNELS = (512, 512, 256, 256, 256)
@@ -62,23 +38,6 @@ SSD300_BOX_SIZES = {
 }
 
 
-def _options(kind: str, name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict:
-    """`defaults` updated by `given`; an option not among them is one line naming the valid."""
-    bad = sorted(set(given) - set(defaults))
-    if bad:
-        valid = ", ".join(defaults) or "none"
-        raise PatchswapError(
-            f"{kind} {name!r} has no option(s) {', '.join(bad)}; its options: {valid}"
-        )
-    return {**defaults, **given}
-
-
-def _positive_int(what: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PatchswapError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _probe(backbone: Backbone, size: int) -> dict[str, torch.Tensor]:
     """The backbone's maps for one blank `size` x `size` image (eval mode, no gradient)."""
     was_training = backbone.training
@@ -90,193 +49,6 @@ def _probe(backbone: Backbone, size: int) -> dict[str, torch.Tensor]:
             return backbone(torch.zeros(1, backbone.in_channels, size, size, device=device))
     finally:
         backbone.train(was_training)
-
-
-# ---------------------------------------------------------------- DeepLabV3+
-
-
-class DeepLabV3PlusDecoder(nn.Module):
-    """jfzhang95's `Decoder`: low-level map reduced to 48 channels, joined with the upsampled
-    ASPP output, two 3x3 convs (dropout 0.5, 0.1) and a 1x1 classifier.
-
-    The ASPP output is resized to the low-level map's size, whatever the stride ratio.
-    """
-
-    def __init__(
-        self, low_channels: int, channels: int, num_classes: int, reduced: int = 48
-    ) -> None:
-        super().__init__()
-        self.reduce = nn.Sequential(
-            nn.Conv2d(low_channels, reduced, 1, bias=False), nn.BatchNorm2d(reduced), nn.ReLU()
-        )
-        self.fuse = nn.Sequential(
-            nn.Conv2d(channels + reduced, channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-            nn.Dropout(0.1),
-            nn.Conv2d(channels, num_classes, 1),
-        )
-
-    def forward(self, aspp: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        low = self.reduce(low)
-        aspp = F.interpolate(aspp, size=low.shape[-2:], mode="bilinear", align_corners=True)
-        return self.fuse(torch.cat([aspp, low], dim=1))
-
-
-class DeepLabV3Plus(nn.Module):
-    """DeepLabV3+ as jfzhang95/pytorch-deeplab-xception builds it, on any `Backbone`.
-
-    High-level map `taps[-1]` -> ASPP (smp's, with jfzhang95's settings: plain 3x3 atrous
-    convs, image pooling, 256 channels, dropout 0.5); low-level map `taps[0]` -> decoder.
-    smp's own `DeepLabV3Plus`/`DeepLabV3PlusDecoder` are not used: they take only smp encoders,
-    index the encoder's fixed 6-level feature list (`features[2]` low, `features[-1]` high) and
-    upsample by a fixed factor 4 (or 2), while these backbones are any classifier this trainer
-    builds (e.g. the CIFAR-style resnet8, whose stages are at strides 1, 2 and 4).
-    """
-
-    def __init__(
-        self,
-        backbone: Backbone,
-        num_classes: int,
-        atrous_rates: Sequence[int] = ATROUS_RATES,
-        channels: int = 256,
-    ) -> None:
-        super().__init__()
-        # Imported here, as in PSPNet: smp's package import loads every encoder (timm,
-        # huggingface_hub), seconds that detection runs and the CLI need not pay.
-        from segmentation_models_pytorch.decoders.deeplabv3.decoder import ASPP
-
-        self.backbone = backbone
-        self.low, self.high = backbone.taps[0], backbone.taps[-1]
-        self.aspp = ASPP(
-            backbone.channels[self.high],
-            channels,
-            tuple(atrous_rates),
-            separable=False,
-            dropout=0.5,
-        )
-        # the low-level reduction keeps the reference's 48:256 ratio when `channels` shrinks
-        reduced = max(round(48 * channels / 256), 1)
-        self.decoder = DeepLabV3PlusDecoder(
-            backbone.channels[self.low], channels, num_classes, reduced
-        )
-        # jfzhang95 `_init_weight` of ASPP and Decoder: kaiming_normal_ (fan_in) convs, BN 1/0
-        for module in (self.aspp, self.decoder):
-            for m in module.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(images)
-        logits = self.decoder(self.aspp(features[self.high]), features[self.low])
-        out = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=True)
-        return {"out": out}
-
-
-# ---------------------------------------------------------------- PSPNet
-
-
-def _init_mmseg(convs: nn.Module, classifier: nn.Conv2d) -> None:
-    """mmcv `ConvModule` init (kaiming normal, fan_out, ReLU; BN 1/0) and mmseg's
-    `BaseDecodeHead` init of its `conv_seg` classifier (normal, std 0.01, bias 0). The
-    former is the classifiers' init of this package (`models._blocks.init_weights`)."""
-    init_weights(convs)
-    nn.init.normal_(classifier.weight, std=0.01)
-    nn.init.zeros_(classifier.bias)
-
-
-class PSPNet(nn.Module):
-    """mmsegmentation's PSPNet: PSPHead on `taps[-1]`, auxiliary FCNHead on `taps[-2]`.
-
-    PSPHead = smp's `PSPModule` (pool sizes 1, 2, 3, 6, each branch a 1x1 conv to a quarter of
-    the input channels: mmseg's 512 on ResNet50's 2048) concatenated with its input, a 3x3
-    conv to 512 + BN + ReLU (mmseg's bottleneck; smp's `PSPDecoder` has a 1x1 there), dropout
-    0.1 and a 1x1 classifier. The auxiliary head is torchvision's `FCNHead` (3x3 conv to a
-    quarter of the channels: mmseg's 256 on ResNet50's 1024, BN, ReLU, channel dropout 0.1
-    as mmseg's `Dropout2d`, 1x1);
-    its loss weight is `AUX_WEIGHT`. Both outputs are resized to the input (bilinear,
-    align_corners False as mmseg). Left as smp has them: no BN on the 1x1-pooled branch (BN
-    cannot normalise one value per channel at batch 1) and branch upsampling with
-    align_corners True.
-    """
-
-    def __init__(self, backbone: Backbone, num_classes: int) -> None:
-        super().__init__()
-        if len(backbone.taps) < 2:
-            raise PatchswapError(
-                f"pspnet needs two backbone taps (auxiliary head on the second last), the "
-                f"backbone has {list(backbone.taps)}; tap two stages, e.g. layer3 and layer4"
-            )
-        from segmentation_models_pytorch.decoders.pspnet.decoder import PSPModule
-
-        self.backbone = backbone
-        self.main, self.aux_tap = backbone.taps[-1], backbone.taps[-2]
-        channels = backbone.channels[self.main]
-        self.psp = PSPModule(channels, PSP_POOL_SIZES)
-        self.bottleneck = nn.Sequential(
-            nn.Conv2d(2 * channels, PSP_CHANNELS, 3, padding=1, bias=False),
-            nn.BatchNorm2d(PSP_CHANNELS),
-            nn.ReLU(),
-        )
-        self.dropout = nn.Dropout2d(0.1)
-        self.classifier = nn.Conv2d(PSP_CHANNELS, num_classes, 1)
-        self.aux = FCNHead(backbone.channels[self.aux_tap], num_classes)
-        # mmseg's FCNHead drops whole channels (`dropout_ratio` 0.1 -> nn.Dropout2d, as its
-        # PSPHead); torchvision's drops single values (nn.Dropout)
-        self.aux[3] = nn.Dropout2d(0.1)
-        _init_mmseg(nn.ModuleList([self.psp, self.bottleneck, self.classifier]), self.classifier)
-        _init_mmseg(self.aux, self.aux[-1])
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(images)
-        x = self.dropout(self.bottleneck(self.psp(features[self.main])))
-        size = images.shape[-2:]
-        return {
-            "out": F.interpolate(self.classifier(x), size=size, mode="bilinear"),
-            "aux": F.interpolate(self.aux(features[self.aux_tap]), size=size, mode="bilinear"),
-        }
-
-
-def build_segmentation_model(
-    name: str, backbone: Backbone, num_classes: int, **options: Any
-) -> nn.Module:
-    """Segmentation model `name` (`SEGMENTATION_MODELS`) on `backbone`.
-
-    Options: `deeplabv3plus` takes `atrous_rates` (three dilations; default 6, 12, 18 for
-    output stride 16, jfzhang95 uses 12, 24, 36 at 8) and `channels` (ASPP and decoder width,
-    default 256 as the reference; smaller for small backbones on CPU); `pspnet` takes none.
-    """
-    _positive_int("num_classes", num_classes, 2)
-    if name == "deeplabv3plus":
-        defaults = {"atrous_rates": ATROUS_RATES, "channels": 256}
-        chosen = _options("segmentation model", name, options, defaults)
-        _positive_int("deeplabv3plus option channels", chosen["channels"])
-        rates = chosen["atrous_rates"]
-        if (
-            isinstance(rates, str | bytes)
-            or not isinstance(rates, Sequence)
-            or len(rates) != 3
-            or not all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates)
-        ):
-            raise PatchswapError(
-                f"deeplabv3plus option atrous_rates must be three positive integers (e.g. "
-                f"[6, 12, 18] at output stride 16), got {rates!r}"
-            )
-        return DeepLabV3Plus(backbone, num_classes, rates, chosen["channels"])
-    if name == "pspnet":
-        _options("segmentation model", name, options, {})
-        return PSPNet(backbone, num_classes)
-    raise unknown_name("segmentation model", name, list(SEGMENTATION_MODELS))
-
-
-# ---------------------------------------------------------------- SSD
 
 
 def _extra_block(in_channels: int, mid: int, out: int, stride: int, padding: int) -> nn.Sequential:
@@ -452,8 +224,8 @@ def default_boxes(sizes: Sequence[int], input_size: int, box_sizes: str) -> Clam
     return ClampedDefaultBoxes(ssd_aspect_ratios(len(sizes)))
 
 
-def build_detection_model(
-    name: str,
+@detection_head("ssd")
+def build_ssd(
     backbone: Backbone,
     num_classes: int,
     size: int,
@@ -461,9 +233,9 @@ def build_detection_model(
     image_std: Sequence[float],
     **options: Any,
 ) -> SSD:
-    """Detector `name` (`DETECTION_MODELS`) on `backbone`: torchvision's `SSD` for `size` x
-    `size` inputs, `num_classes` including background, images normalised by mean/std (one
-    value per input channel, or one for all).
+    """SSD on `backbone`: torchvision's `SSD` for `size` x `size` inputs, `num_classes`
+    including background, images normalised by mean/std (one value per input channel, or one
+    for all).
 
     Maps: the backbone's last tap, then NVIDIA's extra blocks (`extra_block_plan`). Default
     boxes: `default_boxes` (SSD300's when `size` is 300 and the maps are 38-19-10-5-3-1,
@@ -476,8 +248,7 @@ def build_detection_model(
     VOC ones, 30-315 px; SSD300 geometry only), and torchvision's post-processing
     `score_thresh` (0.01), `nms_thresh` (0.45), `detections_per_img` (200).
     """
-    if name not in DETECTION_MODELS:
-        raise unknown_name("detection model", name, list(DETECTION_MODELS))
+    name = "ssd"
     defaults = {
         "keep_resolution": False,
         "extra_width": 1.0,
@@ -486,10 +257,10 @@ def build_detection_model(
         "nms_thresh": 0.45,
         "detections_per_img": 200,
     }
-    chosen = _options("detection model", name, options, defaults)
-    _positive_int("num_classes (background included)", num_classes, 2)
-    _positive_int("detection input size", size)
-    _positive_int("detections_per_img", chosen["detections_per_img"])
+    chosen = check_options("detection model", name, options, defaults)
+    positive_int("num_classes (background included)", num_classes, 2)
+    positive_int("detection input size", size)
+    positive_int("detections_per_img", chosen["detections_per_img"])
     if not isinstance(chosen["keep_resolution"], bool):
         raise PatchswapError(
             f"keep_resolution must be true or false, got {chosen['keep_resolution']!r}"

@@ -31,7 +31,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import VisionDataset
 from torchvision.transforms.v2 import functional as F
 
-from ..errors import DataError, unknown_name
+from ...errors import DataError, unknown_name
 from .annotations import Item, checked_facts, read_mask
 from .voc import IGNORE_INDEX, Sample
 

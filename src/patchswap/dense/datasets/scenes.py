@@ -19,15 +19,14 @@ Train scenes draw items from the Fashion-MNIST training images; val and test sce
 disjoint halves of its test images, so no image appears in two splits. Train and val go to
 `VOCdevkit/VOC2012` (as VOC 2012's segmentation train/val); test scenes, when asked for, to
 `VOCdevkit/VOC2007` as VOC07's test set, which torchvision reads with year 2007.
+
+`patchswap scenes ROOT` (the CLI) calls `write_scenes`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +35,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..config import DataConfig
-from ..data.fashion_mnist import load_fashion_mnist
-from ..data.files import atomic_write, atomic_write_text
-from ..errors import DataError, PatchswapError
+from ...config import DataConfig
+from ...data.fashion_mnist import load_fashion_mnist
+from ...errors import DataError, PatchswapError
+from ...outputs import atomic_write, atomic_write_text
 from .voc import SCENE_CLASSES, voc_palette
 
 THRESHOLD = 32  # intensity (of 255) from which a pixel belongs to an item
@@ -54,6 +53,9 @@ VOID = 255
 # split -> (VOC year folder, code in the scene's random stream)
 SPLITS = {"train": ("2012", 0), "val": ("2012", 1), "test": ("2007", 2)}
 MANIFEST = "fashion_mnist_scenes.json"
+# The generator's name in every manifest and XML (this module's path when sets were first
+# written): kept as it is, so a set written before is still recognised, not refused
+GENERATOR = "patchswap.dense.scenes"
 PALETTE = voc_palette().tobytes()
 
 
@@ -247,7 +249,7 @@ def _annotation(folder: str, scene_id: str, scene: Scene, database: str) -> byte
     add(root, "filename", f"{scene_id}.jpg")
     source = add(root, "source")
     add(source, "database", "Fashion-MNIST scenes")
-    add(source, "annotation", "patchswap.dense.scenes")
+    add(source, "annotation", GENERATOR)
     add(
         source,
         "image",
@@ -391,7 +393,7 @@ def write_scenes(
         )
     arrays = load_fashion_mnist_arrays(fashion_mnist_root)
     manifest = {
-        "generator": "patchswap.dense.scenes",
+        "generator": GENERATOR,
         "version": 1,
         "seed": seed,
         "size": size,
@@ -431,44 +433,3 @@ def _image_sets(counts: dict[str, int]) -> dict[str, list[str]]:
     if counts["test"]:
         sets["2007"] = ["test"]
     return sets
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m patchswap.dense.scenes ROOT`: write a scene set, print where and how long."""
-    parser = argparse.ArgumentParser(
-        prog="python -m patchswap.dense.scenes",
-        description="Write Fashion-MNIST scenes in the Pascal VOC layout under ROOT/VOCdevkit "
-        "(rules: docs/transfer/README.md).",
-    )
-    parser.add_argument("root", help="folder to hold VOCdevkit/")
-    parser.add_argument(
-        "--fashion-mnist",
-        default=None,
-        help="folder with the four Fashion-MNIST idx .gz files (default: the Debian package's)",
-    )
-    parser.add_argument("--train", type=int, default=2000, help="training scenes (default 2000)")
-    parser.add_argument("--val", type=int, default=500, help="val scenes (default 500)")
-    parser.add_argument("--test", type=int, default=0, help="VOC07-style test scenes (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=64, help="canvas side in pixels (default 64)")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    try:
-        devkit = write_scenes(
-            args.root,
-            args.fashion_mnist,
-            train=args.train,
-            val=args.val,
-            test=args.test,
-            seed=args.seed,
-            size=args.size,
-        )
-    except PatchswapError as err:
-        print(f"patchswap: error: {err}", file=sys.stderr)
-        return 2
-    print(f"scenes in {devkit} ({time.perf_counter() - start:.1f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

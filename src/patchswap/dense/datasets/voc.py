@@ -25,8 +25,8 @@ from torchvision.datasets import VOCDetection, VOCSegmentation
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ..data.files import data_errors
-from ..errors import DataError, PatchswapError
+from ...data.files import data_errors
+from ...errors import DataError, PatchswapError
 from .annotations import Item, checked_facts, distinct_values, read_mask, refuse_ids
 
 IGNORE_INDEX = 255  # VOC's 'void': object borders and unlabelled pixels, never scored
@@ -43,7 +43,7 @@ SCENE_CLASSES = (
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SBD_PATH = "Segmentation/train_aug.txt"  # SBD-augmented training list, under ImageSets/
-SCENES_HINT = "python -m patchswap.dense.scenes"
+SCENES_HINT = "patchswap scenes"
 MASK_MODES = ("P", "L")
 MASK_HINT = "VOC masks are palette or grey PNGs whose values are class ids"
 BLUR_KERNEL = 7  # side of the Gaussian kernel of `random_gaussian_blur`: +-3 sigma at sigma 1

@@ -2,10 +2,12 @@
 
 Writes a small exploratory plan (hard label vs patch swap on Fashion-MNIST, `--seeds` seeds
 each, `--per-class` images per class, `--epochs` epochs, resnet8) to a temporary folder and
-runs it twice through `patchswap study`, into separate output folders: once with `--jobs 1`
-(every cell in this order, one process) and once with `--jobs 2` (two cells at once, each with
-half the cores). Prints both wall times, their ratio, and whether the two results tables agree
-once wall times are left out (the grid must not depend on where its cells ran).
+runs it three times through `patchswap study`, into separate output folders: `--jobs 1`
+(every cell in turn, one process, torch's default threads), `--jobs 2` (two cells at once,
+each with half the cores) and `--jobs 1 --threads T` with T the threads `--jobs 2` gave each
+cell. Prints the wall times, the ratio, and whether each run's results equal those of
+`--jobs 2` once wall times and folders are left out: a cell's floats depend on its thread
+count, so only the run at the same threads should agree.
 
     python benchmarks/grid_jobs.py [--seeds 4] [--per-class 100] [--epochs 10] [--data-root DIR]
 """
@@ -39,25 +41,42 @@ claims:
 """
 
 
-def without_times(value: object) -> object:
-    """A results.json with every wall time left out."""
+def comparable(value: object, root: str) -> object:
+    """A results.json with what may differ between two runs of one grid left out: wall times,
+    when it started, and the output folder (`root`) in each cell's path."""
     if isinstance(value, dict):
-        return {k: without_times(v) for k, v in value.items() if "second" not in k}
+        return {
+            k: comparable(v, root)
+            for k, v in value.items()
+            if "second" not in k and k not in ("registration", "first_cell_started")
+        }
     if isinstance(value, list):
-        return [without_times(v) for v in value]
+        return [comparable(v, root) for v in value]
+    if isinstance(value, str):
+        return value.replace(root, "<output>")
     return value
 
 
-def run_plan(plan: Path, jobs: int, folder: Path) -> tuple[float, object]:
-    """Wall seconds of `patchswap study plan --jobs N`, and its results without times."""
+def differences(a: object, b: object, where: str = "") -> list[str]:
+    """The paths at which two results differ (the first few), to say what differs."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in differences(a.get(k), b.get(k), f"{where}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{where}[{i}]")]
+    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
+
+
+def run_plan(plan: Path, flags: list[str], folder: Path) -> tuple[float, object]:
+    """Wall seconds of `patchswap study plan FLAGS`, and its comparable results."""
     command = [sys.executable, "-m", "patchswap", "study", str(plan), "--quiet", "--readme", ""]
-    command += ["--jobs", str(jobs), "--output-dir", str(folder / "cells")]
+    command += [*flags, "--output-dir", str(folder / "cells")]
     command += ["--docs-dir", str(folder / "pages")]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
     seconds = time.perf_counter() - start
     results = json.loads((folder / "pages" / plan.stem / "results.json").read_text())
-    return seconds, without_times(results)
+    return seconds, comparable(results, str(folder))
 
 
 def main() -> None:
@@ -74,18 +93,29 @@ def main() -> None:
         plan.write_text(
             PLAN.format(seeds=seeds, per_class=args.per_class, epochs=args.epochs, root=root)
         )
-        one, one_results = run_plan(plan, 1, Path(tmp) / "jobs1")
-        two, two_results = run_plan(plan, 2, Path(tmp) / "jobs2")
-    cells = 2 * args.seeds
-    print("| cells | --jobs 1 | --jobs 2 | jobs 2 / jobs 1 | same results |")
-    print("|---:|---:|---:|---:|---|")
-    same = "yes" if one_results == two_results else "NO"
-    print(f"| {cells} | {one:.0f} s | {two:.0f} s | {two / one:.2f}x | {same} |")
+        threads = max(1, (os.cpu_count() or 1) // 2)
+        runs = {
+            "--jobs 1": ["--jobs", "1"],
+            "--jobs 2": ["--jobs", "2"],
+            f"--jobs 1 --threads {threads}": ["--jobs", "1", "--threads", str(threads)],
+        }
+        measured = {
+            name: run_plan(plan, flags, Path(tmp) / f"run{i}")
+            for i, (name, flags) in enumerate(runs.items())
+        }
+    base_seconds, base_results = measured["--jobs 1"]
+    _, two_results = measured["--jobs 2"]
     print(
-        f"\n{os.cpu_count()} cores; {args.per_class} images per class, {args.epochs} epochs, "
-        "resnet8, hard label and patch swap; wall time of the whole `patchswap study` command "
-        "(training, evaluation, page)."
+        f"{2 * args.seeds} cells; {os.cpu_count()} cores; {args.per_class} images per class, "
+        f"{args.epochs} epochs, resnet8, hard label and patch swap\n"
     )
+    print("| run | wall time | over --jobs 1 | results equal --jobs 2's |")
+    print("|---|---:|---:|---|")
+    for name, (seconds, results) in measured.items():
+        differ = differences(results, two_results)
+        same = "yes" if not differ else f"no ({len(differ)} values differ)"
+        print(f"| `{name}` | {seconds:.0f} s | {seconds / base_seconds:.2f}x | {same} |")
+    print("\nWall time of the whole `patchswap study` command (training, evaluation, page).")
 
 
 if __name__ == "__main__":

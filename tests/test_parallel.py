@@ -77,6 +77,8 @@ def test_results_come_back_in_item_order(tmp_path):
     ("workers", "message"),
     [
         (Workers(0), "--jobs 0 must be a whole number >= 1"),
+        (Workers(1, cell_threads=0), "--threads 0 must be a whole number >= 1"),
+        (Workers(1, executor="slurm", cell_threads=2), "--threads applies to --executor local"),
         (Workers(2, (0, 1)), "--gpus names GPU 0"),
     ],
 )
@@ -87,6 +89,24 @@ def test_bad_workers(workers, message):
         pytest.skip("this machine has GPUs")
     with pytest.raises(ConfigError, match=message):
         workers.check()
+
+
+def cell_threads(_: object) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_cell_runs_with_the_threads_asked_for(tmp_path, jobs):
+    """`--threads 1` holds in this process and in workers alike, so a grid's floats do not
+    depend on --jobs; the process's own thread count comes back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    folders = [tmp_path / str(i) for i in range(2)]
+    assert run_all([0, 1], folders, cell_threads, Workers(jobs, cell_threads=1)) == [1, 1]
+    assert torch.get_num_threads() == before
 
 
 def test_gpus_parse_as_indices():

@@ -22,6 +22,14 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
         "cores are divided between them, with --gpus each gets a GPU",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of every cell (default: the cores divided between the jobs); a "
+        "cell's floats depend on it, so fix it to get the same tables with any --jobs",
+    )
+    parser.add_argument(
         "--gpus",
         default=None,
         metavar="0,1,...",
@@ -63,7 +71,9 @@ def _workers(args: argparse.Namespace, plan_settings: dict | None = None):
         settings = load_settings(args.executor_config)
     if args.executor != "local":
         settings = {**(plan_settings or {}), **settings}  # the file's keys win
-    workers = Workers(args.jobs, parse_gpus(args.gpus), args.executor, settings, not args.no_wait)
+    workers = Workers(
+        args.jobs, parse_gpus(args.gpus), args.executor, settings, not args.no_wait, args.threads
+    )
     workers.check()
     return workers
 

@@ -32,7 +32,10 @@ class Workers:
     `executor`: `local` (processes here), `slurm` (a SLURM job per cell, through submitit) or
     `submitit-local` (submitit's local executor: the job path, without a cluster). `settings`:
     the executor's (`slurm.KEYS`: partition, time, gpus_per_cell, ...). `wait=False` submits
-    and raises `CellsSubmitted` instead of waiting for the jobs.
+    and raises `CellsSubmitted` instead of waiting for the jobs. `cell_threads`: CPU threads
+    of every cell (None: the cores divided between the jobs; one job keeps torch's default).
+    A cell's floats depend on its thread count, so a grid gives the same tables with any
+    `jobs` only at the same `cell_threads`.
     """
 
     jobs: int = 1
@@ -40,11 +43,18 @@ class Workers:
     executor: str = "local"
     settings: Mapping[str, Any] = field(default_factory=dict)
     wait: bool = True
+    cell_threads: int | None = None
 
     def check(self) -> None:
         """One line for bad values, before anything trains or is submitted."""
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs!r} must be a whole number >= 1")
+        threads = self.cell_threads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):  # fmt: skip
+            raise ConfigError(f"--threads {threads!r} must be a whole number >= 1")
+        if threads is not None and self.executor != "local":
+            raise ConfigError("--threads applies to --executor local; with SLURM set cpus_per_cell")
         if self.executor != "local" or self.settings or not self.wait:
             from .slurm import check_executor
 
@@ -68,8 +78,8 @@ class Workers:
             )
 
     def threads(self) -> int:
-        """CPU threads per cell: the cores divided between the cells."""
-        return max(1, (os.cpu_count() or 1) // self.jobs)
+        """CPU threads per cell: `cell_threads`, else the cores divided between the cells."""
+        return self.cell_threads or max(1, (os.cpu_count() or 1) // self.jobs)
 
 
 def parse_gpus(text: str | None) -> tuple[int, ...]:
@@ -108,10 +118,17 @@ def run_all(
             items, folders, task, workers.executor, workers.settings, workers.wait, done
         )
     if workers.jobs == 1 and not workers.gpus:  # in this process (with --gpus: one worker)
-        results = []
-        for index, (item, folder) in enumerate(zip(items, folders)):
-            results.append(run_claimed(task, item, folder))
-            done(index, results[-1])
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(workers.cell_threads or before)
+        try:
+            results = []
+            for index, (item, folder) in enumerate(zip(items, folders)):
+                results.append(run_claimed(task, item, folder))
+                done(index, results[-1])
+        finally:
+            torch.set_num_threads(before)
         return results
     context = multiprocessing.get_context("spawn")  # no forked torch or CUDA state
     gpus = None

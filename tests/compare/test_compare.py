@@ -292,6 +292,16 @@ def test_two_jobs_give_the_sequential_grid_table(recipes, sets, tmp_path, capsys
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+def test_the_same_threads_give_the_same_table_with_any_jobs(recipes, sets, tmp_path):
+    """A cell's floats depend on its CPU thread count; at the same --threads, one job and two
+    jobs give byte-identical tables (on a machine with more cores too)."""
+    base = [*recipes, "--seeds", "0", "1", *sets, "--quiet", "--threads", "1"]
+    assert main(["compare", *base, "--output-dir", str(tmp_path / "one")]) == 0
+    assert main(["compare", *base, "--output-dir", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one = (tmp_path / "one" / "results.md").read_text()
+    assert one == (tmp_path / "two" / "results.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [(["--jobs", "0"], "--jobs 0 must be a whole number >= 1"), (["--gpus", "7"], "GPU 7")],

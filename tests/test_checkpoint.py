@@ -13,8 +13,8 @@ from patchswap.checkpoint import (
     save_checkpoint,
 )
 from patchswap.errors import CheckpointError
+from patchswap.infra.atomic_files import WriteError
 from patchswap.models import build_model
-from patchswap.outputs import WriteError
 
 CONFIG = {"model": {"name": "resnet8", "kwargs": {"width": 4}}}
 

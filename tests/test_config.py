@@ -2,9 +2,9 @@
 
 import pytest
 
-from patchswap.coercion import build_dataclass
 from patchswap.config import RunConfig, dump_config
 from patchswap.errors import ConfigError
+from patchswap.infra.typed_mappings import build_dataclass
 from patchswap.methods import METHODS
 from patchswap.recipes import find_recipe, list_recipes
 from patchswap.runs import load_config

@@ -43,8 +43,7 @@ def modules(package: str) -> list[Path]:
 
 # Bottom to top: the top-level module or package of `patchswap` in each layer.
 LAYERS = (
-    ("foundations", {"errors", "validate", "coercion", "outputs", "distributed_ops",
-                     "plotting", "scores", "recipes"}),
+    ("foundations", {"errors", "infra", "plotting", "scores", "recipes"}),
     ("method core", {"swap", "pairs", "losses", "objective", "schedules", "augment"}),
     ("schema and parts", {"config", "models", "data", "checkpoint"}),
     ("methods", {"methods", "__init__"}),

@@ -12,7 +12,7 @@ A checkpoint is a dict of plain containers and tensors, so it loads with `weight
 The trainer (resume), `patchswap evaluate` and teachers of the distillation methods all read
 checkpoints through `load_checkpoint` and `rebuild_model` / `load_model_weights`
 (`runs.saved_config` turns a checkpoint's config back into a run's). This module is a leaf
-(models, outputs), so methods import it without the engine.
+(models, infra), so methods import it without the engine.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .infra.atomic_files import WriteError, atomic_write
 from .models import build_model
-from .outputs import WriteError, atomic_write
 
 # Bump when the layout above changes in a way older readers would misread.
 CHECKPOINT_FORMAT = 1

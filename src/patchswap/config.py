@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .coercion import build_dataclass
 from .errors import ConfigError
+from .infra.typed_mappings import build_dataclass
 
 
 @dataclass

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from .config import RunConfig  # noqa: E402
 from .engine.run_log import read_metrics  # noqa: E402
 from .evaluation.run_metrics import run_metrics  # noqa: E402
-from .outputs import atomic_write_text, check_writable_folder  # noqa: E402
+from .infra.atomic_files import atomic_write_text, check_writable_folder  # noqa: E402
 from .plotting import fit_titles  # noqa: E402
 from .recipes import find_recipe  # noqa: E402
 from .runs import load_config, train  # noqa: E402

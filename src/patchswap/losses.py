@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import validate as check
 from .errors import PatchswapError
+from .infra import argument_checks as check
 
 
 def _check_logits(name_a: str, a: object, name_b: str, b: object) -> None:

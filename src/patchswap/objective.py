@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import validate as check
 from .errors import PatchswapError
+from .infra import argument_checks as check
 from .losses import SelfDistillationLoss
 from .pairs import in_batch_partners, matched_pairs
 from .swap import patch_swap

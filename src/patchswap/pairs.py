@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from . import validate as check
 from .errors import PatchswapError
+from .infra import argument_checks as check
 
 
 def _as_label_tensor(labels: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,9 @@ from .dense.trainer import DenseTrainer, dense_run_summary
 from .engine.run_log import read_metrics
 from .engine.trainer import Trainer, run_folder, run_summary
 from .errors import PatchswapError
+from .infra.atomic_files import atomic_write_text, check_writable_folder
 from .methods import METHODS, method_options
 from .models import check_model_name
-from .outputs import atomic_write_text, check_writable_folder
 from .scores import task_of
 
 AnyConfig = RunConfig | DenseRunConfig

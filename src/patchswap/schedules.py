@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import validate as check
 from .errors import PatchswapError
+from .infra import argument_checks as check
 
 
 def _epoch(epoch: object) -> int:

@@ -38,7 +38,7 @@ from typing import Any
 
 from .claims import CellsSubmitted, run_claimed
 from .errors import ConfigError
-from .outputs import atomic_write_text
+from .infra.atomic_files import atomic_write_text
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 KEYS = (

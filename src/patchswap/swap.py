@@ -16,8 +16,8 @@ import functools
 
 import torch
 
-from . import validate as check
 from .errors import PatchswapError
+from .infra import argument_checks as check
 
 
 def cell_borders(size: int, grid: int) -> list[int]:

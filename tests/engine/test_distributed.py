@@ -184,7 +184,7 @@ def _crd_state_after_step(indices, seed, teacher):
 def _two_process_worker(rank, init_file, out, teacher):
     import torch.distributed as dist
 
-    from patchswap.distributed_ops import all_gather, all_reduce_sum, broadcast_state
+    from patchswap.infra.collectives import all_gather, all_reduce_sum, broadcast_state
 
     torch.set_num_threads(1)  # a forked child must not enter the parent's OpenMP pool (hangs)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)

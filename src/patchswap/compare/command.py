@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..evaluation.run_metrics import metric_names, parse_evaluations
-from ..outputs import check_writable_folder
+from ..infra.atomic_files import check_writable_folder
 from ..parallel import Workers
 from ..scores import TASK_SCORES, task_of
 from .cells import run_grid

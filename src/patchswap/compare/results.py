@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 from .grid import Cell
 from .stats import mean_std
 from .tables import Row, row_values

@@ -17,7 +17,7 @@ from torchvision.datasets import FashionMNIST
 
 from ..config import DataConfig
 from ..errors import DataError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 from .bundle import DataSource, InMemory, torchvision_source
 from .files import atomic_gunzip, cache_dir, data_errors
 from .transforms import Augmentation, small_image_transforms

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DataError, PatchswapError
-from ..outputs import atomic_write
+from ..infra.atomic_files import atomic_write
 
 
 def cache_dir() -> Path:

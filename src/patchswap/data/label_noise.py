@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 
 RECORD_NAME = "label_noise.json"
 

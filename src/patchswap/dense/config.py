@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..checkpoint import load_checkpoint
-from ..coercion import build_dataclass
 from ..config import DistributedConfig, OptimConfig, ScheduleConfig, check_training
 from ..errors import ConfigError
+from ..infra.typed_mappings import build_dataclass
 from .backbone import checkpoint_architecture, is_checkpoint
 from .datasets.voc import IMAGENET_MEAN, IMAGENET_STD
 from .heads import DETECTION_MODELS, SEGMENTATION_MODELS

@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from ..distributed_ops import all_reduce_sum, broadcast_buffers
 from ..engine.distributed import DistEnv, all_gather_objects
 from ..engine.loaders import ShuffledBatchSampler
 from ..engine.precision import autocast
 from ..engine.task import Task, TaskStep, distributed_model
 from ..engine.trainer import Trainer, effective_lr
 from ..errors import PatchswapError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
+from ..infra.collectives import all_reduce_sum, broadcast_buffers
 from ..scores import TASK_SCORES
 from .backbone import WeightsReport, build_backbone, load_backbone_weights
 from .config import DenseRunConfig

@@ -2,7 +2,7 @@
 
 Without `torchrun` (WORLD_SIZE unset or 1) everything here is a no-op, so the same trainer
 runs on a laptop CPU, one GPU, or many GPUs. Collectives that methods also call
-(`all_reduce_sum`, `broadcast_buffers`) live in the leaf module `patchswap.distributed_ops`.
+(`all_reduce_sum`, `broadcast_buffers`) live in the leaf module `patchswap.infra.collectives`.
 """
 
 from __future__ import annotations

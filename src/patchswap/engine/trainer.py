@@ -33,15 +33,15 @@ from ..checkpoint import (
 from ..config import RunConfig, dump_config
 from ..data import build_datasets
 from ..data.label_noise import write_label_noise
-from ..distributed_ops import all_reduce_sum, broadcast_buffers
 from ..errors import CheckpointError, PatchswapError
-from ..methods import Batch, MethodContext, StepOutput, build_method
-from ..models import build_model
-from ..outputs import (
+from ..infra.atomic_files import (
     WriteError,
     atomic_write_text,
     remove_stale_temp_files,
 )
+from ..infra.collectives import all_reduce_sum, broadcast_buffers
+from ..methods import Batch, MethodContext, StepOutput, build_method
+from ..models import build_model
 from ..scores import TASK_SCORES
 from .accuracy import evaluate, topk_hits
 from .device import resolve_device

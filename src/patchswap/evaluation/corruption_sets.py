@@ -26,7 +26,7 @@ from torch import nn
 
 from ..data.files import cache_dir
 from ..errors import DataError
-from ..outputs import atomic_write, atomic_write_text
+from ..infra.atomic_files import atomic_write, atomic_write_text
 from .corruptions import CORRUPTIONS, SEVERITIES, check_corruption_args, corrupt
 
 # bump when `corruptions` changes its output, to invalidate caches (2: the frost photographs)

@@ -19,7 +19,7 @@ import torch
 from ..engine.accuracy import correct_predictions
 from ..engine.loaders import build_eval_loader
 from ..errors import ConfigError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 from .analysis import train_test_gap
 from .attacks import DEFAULT_EPSILONS
 from .metric_table import EVALUATIONS, METRIC

@@ -31,7 +31,7 @@ from ..engine.precision import memory_format
 from ..engine.run_log import read_metrics
 from ..engine.step_stats import KD_GRADIENT_KEY
 from ..errors import CheckpointError, ConfigError, PatchswapError, unknown_name
-from ..outputs import atomic_write_text, check_writable_folder
+from ..infra.atomic_files import atomic_write_text, check_writable_folder
 from ..runs import saved_config
 from . import analysis, plots
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons

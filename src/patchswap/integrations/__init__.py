@@ -19,8 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .. import validate as check
 from ..errors import PatchswapError
+from ..infra import argument_checks as check
 from ..objective import PatchSwapObjective
 from ..schedules import AdaptivePr
 

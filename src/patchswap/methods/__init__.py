@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..coercion import build_dataclass
-from ..distributed_ops import broadcast_state
 from ..errors import PatchswapError, unknown_name
+from ..infra.collectives import broadcast_state
+from ..infra.typed_mappings import build_dataclass
 from .base import Batch, Method, MethodContext, PairLogits, StepOutput
 
 M = TypeVar("M", bound=type[Method])

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed_ops import all_gather, all_reduce_sum
 from ..errors import ConfigError
+from ..infra.collectives import all_gather, all_reduce_sum
 from .base import Batch, MethodContext
 from .features import classifier_of
 from .teacher_student import FeatureDistillationOptions, Features, TeacherStudent

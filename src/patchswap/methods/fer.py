@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed_ops import all_gather
 from ..errors import ConfigError, PatchswapError
+from ..infra.collectives import all_gather
 from .base import Batch, Method, MethodContext, StepOutput
 
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed_ops import all_reduce_sum
 from ..errors import ConfigError
+from ..infra.collectives import all_reduce_sum
 from .base import Batch, Method, MethodContext, StepOutput
 
 # variant -> (initial value of S, CE weight, soft-CE weight, freeze threshold or None)

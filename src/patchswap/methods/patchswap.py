@@ -53,8 +53,8 @@ import torch
 from torch import nn
 
 from ..augment import AUGMENTATIONS, BatchAugment, Mixed, mixed_cross_entropy
-from ..coercion import build_dataclass
 from ..errors import ConfigError
+from ..infra.typed_mappings import build_dataclass
 from ..objective import FORWARDS, PatchSwapObjective
 from ..pairs import in_batch_partners
 from ..schedules import AdaptivePr, build_pr_schedule

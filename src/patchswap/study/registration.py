@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 
 FILE = "registration.json"
 

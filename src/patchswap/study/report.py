@@ -26,7 +26,7 @@ from ..compare.tables import Row, RowValues, metrics_markdown, pm_text, tabulate
 from ..errors import ConfigError  # noqa: E402
 from ..evaluation.metric_table import LABELS  # noqa: E402
 from ..evaluation.run_metrics import SUITE_EVALUATIONS  # noqa: E402
-from ..outputs import atomic_write_text  # noqa: E402
+from ..infra.atomic_files import atomic_write_text  # noqa: E402
 from ..plotting import fit_titles  # noqa: E402
 from ..recipes import find_plan  # noqa: E402
 from . import rule  # noqa: E402

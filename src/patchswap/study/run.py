@@ -19,7 +19,7 @@ from typing import Any
 from ..compare.cells import run_grid
 from ..compare.grid import Cell
 from ..evaluation.run_metrics import suite_seconds
-from ..outputs import atomic_write_text, check_writable_folder
+from ..infra.atomic_files import atomic_write_text, check_writable_folder
 from ..parallel import Workers
 from .plan import Plan
 from .registration import register

@@ -16,7 +16,7 @@ from typing import Any
 from ..compare.stats import mean_std
 from ..compare.tables import pm_text
 from ..errors import ConfigError
-from ..outputs import atomic_write_text
+from ..infra.atomic_files import atomic_write_text
 from ..recipes import find_plan
 from .claims import adjust
 from .plan import Plan, load_plan

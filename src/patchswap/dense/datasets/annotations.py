@@ -25,7 +25,7 @@ from PIL import Image
 
 from ...data.files import cache_dir
 from ...errors import DataError
-from ...outputs import atomic_write_text
+from ...infra.atomic_files import atomic_write_text
 
 # Bump when what a reader returns or refuses changes: older cache entries are then ignored.
 CHECKS_VERSION = 1

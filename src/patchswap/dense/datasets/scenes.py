@@ -38,7 +38,7 @@ from scipy import ndimage
 from ...config import DataConfig
 from ...data.fashion_mnist import load_fashion_mnist
 from ...errors import DataError, PatchswapError
-from ...outputs import atomic_write, atomic_write_text
+from ...infra.atomic_files import atomic_write, atomic_write_text
 from .voc import SCENE_CLASSES, voc_palette
 
 THRESHOLD = 32  # intensity (of 255) from which a pixel belongs to an item

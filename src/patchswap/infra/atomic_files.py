@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import PatchswapError
+from ..errors import PatchswapError
 
 # Temp files of interrupted `atomic_write` calls: `.<name>.<random>.tmp` beside the target.
 TEMP_PATTERN = ".*.tmp"

@@ -11,7 +11,7 @@ import numbers
 
 import torch
 
-from .errors import PatchswapError
+from ..errors import PatchswapError
 
 
 def show(value: object) -> str:

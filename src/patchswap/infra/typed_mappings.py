@@ -13,7 +13,7 @@ import typing
 from dataclasses import fields
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:

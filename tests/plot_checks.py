@@ -44,3 +44,19 @@ def assert_titles_inside(fig: Figure, expected: int = 1) -> None:
     assert len(found) >= expected, f"expected {expected} titles, found {len(found)}"
     outside = titles_outside(fig)
     assert not outside, "titles cut at the figure's edge: " + "; ".join(outside)
+
+
+def overlapping_titles(fig: Figure) -> list[str]:
+    """Draw `fig` and return each pair of centred axes titles whose extents overlap."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(ax.title.get_text(), ax.title.get_window_extent(renderer)) for ax in fig.axes]
+    boxes = [(text, box) for text, box in boxes if text.strip()]
+    return [
+        f"{a!r} and {b!r}"
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]

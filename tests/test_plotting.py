@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
-from plot_checks import assert_titles_inside, titles_outside  # noqa: E402
+from plot_checks import assert_titles_inside, overlapping_titles, titles_outside  # noqa: E402
 
 from patchswap.demo import DEMO_RECIPE, _title, plot_accuracy  # noqa: E402
 from patchswap.plotting import fit_titles  # noqa: E402
@@ -59,3 +59,14 @@ def test_fit_titles_wraps_axes_titles_and_suptitle():
     assert_titles_inside(fig, expected=4)
     assert right.get_title() == "short"  # a title that fits is left alone
     assert fig._suptitle.get_text().endswith("\nsecond line")
+
+
+def test_side_by_side_axes_titles_do_not_run_into_each_other():
+    """The study's bar charts put a long group name over each of up to nine narrow panels."""
+    fig = Figure(figsize=(12, 3))
+    for ax in fig.subplots(1, 5):
+        ax.set_title("no augmentation, noise 40%, dataset pairs, half the epochs", fontsize=9)
+    assert overlapping_titles(fig)  # as drawn without fitting
+    fit_titles(fig)
+    assert not overlapping_titles(fig)
+    assert_titles_inside(fig, expected=5)

@@ -140,9 +140,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def summary_line(summary: dict) -> str:
     """A run's result in one line, in its task's scores (top-1, mIoU or VOC07 mAP)."""
-    from .scores import TASK_SCORES
+    from .scores import TASK_SCORES, task_of
 
-    scores = TASK_SCORES[summary.get("task", "classification")]
+    scores = TASK_SCORES[task_of(summary)]
     name = scores.primary
     line = (
         f"best {name} {summary[f'best_{name}']:.2f} (epoch {summary['best_epoch']}) | "

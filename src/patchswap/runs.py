@@ -43,7 +43,7 @@ RUN_FILES = ("last.pt", "best.pt", "summary.json", "metrics.jsonl")
 def config_keys(values: dict[str, Any]) -> dict[str, Any]:
     """The key tree of the config `values` builds: its task's dataclass fields and, for
     classification, its method's options (`--unset` tells a key at its default from a typo)."""
-    if task_of_values(values) != "classification":
+    if task_of(values) != "classification":
         return asdict(DenseRunConfig())
     tree = classification_keys(values)
     method = values.get("method")
@@ -51,11 +51,6 @@ def config_keys(values: dict[str, Any]) -> dict[str, Any]:
     if name in METHODS:
         tree["method"] = {"name": name, **{f.name: None for f in fields(METHODS[name].Options)}}
     return tree
-
-
-def task_of_values(values: dict[str, Any]) -> str:
-    """The task a recipe mapping names (`task:`, classification by default)."""
-    return values.get("task", "classification")
 
 
 def with_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -67,7 +62,7 @@ def build_config(values: dict[str, Any]) -> AnyConfig:
     """Typed, validated config from a nested mapping; a recipe whose `task` is a dense one
     (segmentation, detection) gets that task's config (`patchswap.dense.config`).
     Names and options are checked now, before any data or model is built."""
-    if task_of_values(values) != "classification":
+    if task_of(values) != "classification":
         return build_dense_config(values)
     cfg = build_run_config(values)
     check_model_name(cfg.model.name, cfg.model.kwargs)

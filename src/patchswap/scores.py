@@ -4,6 +4,7 @@ all read."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,5 +51,8 @@ TASK_SCORES = {
 
 
 def task_of(cfg: Any) -> str:
-    """A run config's task: dense configs name theirs, classification's has no `task` key."""
+    """A run's task, from its config or its config's mapping (a recipe, a checkpoint's or a
+    summary's): dense configs name theirs, classification's has no `task` key."""
+    if isinstance(cfg, Mapping):
+        return cfg.get("task", "classification")
     return getattr(cfg, "task", "classification")

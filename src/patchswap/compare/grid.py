@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..methods import METHODS
 from ..recipes import find_recipe
 from ..runs import load_config, with_overrides
+from ..scores import task_of
 
 _RESERVED = {"seed": "--seeds", "name": "--output-dir", "output_dir": "--output-dir"}
 
@@ -66,7 +67,7 @@ def _check_one_task(paths: list[Path], overrides: list[str]) -> str:
     """The grid's task; one table holds one task's scores, so mixed tasks are refused (read
     from the recipes, before the overrides of one task fail on another's config)."""
     tasks = {
-        path.stem: with_overrides(read_recipe(path), overrides).get("task", "classification")
+        path.stem: task_of(with_overrides(read_recipe(path), overrides))
         for path in paths
     }
     if len(set(tasks.values())) > 1:

@@ -23,6 +23,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, PatchswapError
 from ..methods.features import find_stages
 from ..models import build_model
+from ..scores import task_of
 
 PROBE_SIZE = 64  # side of the blank images that measure each tap's channels and stride
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")  # torchvision's and timm's ResNets
@@ -35,7 +36,7 @@ def is_checkpoint(spec: str) -> bool:
 
 def checkpoint_architecture(state: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
     """The model name and options a loaded `patchswap train` checkpoint was trained with."""
-    task = state["config"].get("task", "classification")
+    task = task_of(state["config"])
     if task != "classification":
         raise CheckpointError(
             f"{source!r} is a {task} run; a backbone comes from a classification run of "

@@ -33,6 +33,7 @@ from ..engine.step_stats import KD_GRADIENT_KEY
 from ..errors import CheckpointError, ConfigError, PatchswapError, unknown_name
 from ..infra.atomic_files import atomic_write_text, check_writable_folder
 from ..runs import saved_config
+from ..scores import task_of
 from . import analysis, plots
 from .attacks import DEFAULT_EPSILONS, DEFAULT_IFGSM_STEPS, attack_accuracy, check_epsilons
 from .corruption_sets import evaluate_corruptions, generate_corrupted_set, generated_set_folder
@@ -104,7 +105,7 @@ def load_for_evaluation(path: str | Path, overrides: Sequence[str] = ()) -> Eval
     """Rebuild the model and data of a `last.pt`, `best.pt` or run folder (`overrides` change
     the saved config first, e.g. `data.root=...`, `device=cpu`, `data.test_subset=1000`)."""
     state = load_checkpoint(path)
-    task = state["config"].get("task", "classification")
+    task = task_of(state["config"])
     if task != "classification":
         raise CheckpointError(
             f"{str(path)!r} is a {task} run: eval and evaluate score classifiers; its test "

@@ -56,3 +56,28 @@ def task_of(cfg: Any) -> str:
     if isinstance(cfg, Mapping):
         return cfg.get("task", "classification")
     return getattr(cfg, "task", "classification")
+
+
+def score_keys(task: str) -> list[str]:
+    """A task's scalar scores by their `summary.json` keys (`best_miou`, `last_miou`,
+    `last_pixel_accuracy`): what a study records per seed for a dense cell."""
+    s = TASK_SCORES[task]
+    keys = [f"best_{s.primary}", f"last_{s.primary}"]
+    return keys + [f"last_{s.secondary}"] if s.secondary else keys
+
+
+def summary_scores(summary: Mapping[str, Any], task: str) -> dict[str, float]:
+    """A run's scalar scores (`score_keys`) from its `summary.json`."""
+    return {key: float(summary[key]) for key in score_keys(task)}
+
+
+def score_label(key: str) -> str:
+    """`last_miou` -> `last mIoU`: a summary key as a table names it (any task's scores)."""
+    when, _, score = key.partition("_")
+    for s in TASK_SCORES.values():
+        names = {s.primary: s.primary_name}
+        if s.secondary:
+            names[s.secondary] = s.secondary_name
+        if when in ("best", "last") and score in names:
+            return f"{when} {names[score]}"
+    return key

@@ -43,7 +43,7 @@ BAD_PLANS = [
     (_set(["evaluations"], ["speed"]), "evaluation 'speed' is unknown; valid: gap"),
     (_set(["budget"], 3), "unknown key 'budget'"),
     (_set(["claims", 0, "against_group"], "p sweep"), "against_group needs `against`"),
-    (_dense_group, "group 'dense' holds segmentation recipes; studies test claims on classifiers"),
+    (_dense_group, "group 'dense': its seeds cannot draw a fixed segmentation set; give the group"),
     (_set(["suite"], {"eps": [0.01]}), "suite: unknown key 'eps'; valid: epsilons, test_subset"),
     (_set(["suite"], {"epsilons": [0, 0.01]}), "suite: epsilons [0.0, 0.01] lack 0.05; the tables"),
     (_set(["suite"], {"epsilons": "0.01"}), "epsilons='0.01' must be a list of numbers"),

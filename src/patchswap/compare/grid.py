@@ -36,6 +36,25 @@ class Cell:
         return run_folder(self.cfg)
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """Values of one option, a row each; a value may hold `{seed}` (each seed its own, e.g. the
+    backbone checkpoint of its seed). `labels` name the rows (default `key=value`)."""
+
+    key: str
+    values: list[str]
+    labels: list[str] | None = None
+
+    def label(self, index: int) -> str:
+        return self.labels[index] if self.labels else f"{self.key}={self.values[index]}"
+
+    def suffix(self, index: int) -> str:
+        """The cell folder's suffix for the index-th value."""
+        if self.labels:
+            return f"_{slug(self.labels[index])}"
+        return f"_{slug(self.key.split('.')[-1])}{slug(self.values[index])}"
+
+
 def parse_sweep(text: str) -> tuple[str, list[str]]:
     """`method.p=0,0.25,0.5` -> (`method.p`, ["0", "0.25", "0.5"]), each read as YAML later."""
     key, sep, raw = text.partition("=")
@@ -120,7 +139,7 @@ def _seed_draws(cfg: RunConfig | DenseRunConfig, vary: Sequence[str]) -> list[st
 def plan_grid(
     recipes: list[str],
     seeds: list[int],
-    sweep: str | None,
+    sweep: str | Sweep | None,
     overrides: list[str],
     output_dir: Path,
     vary: Sequence[str] = ("init",),
@@ -136,7 +155,9 @@ def plan_grid(
             raise ConfigError(f"--set {text!r}: compare sets {key} itself; use {_RESERVED[key]}")
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ConfigError(f"--seeds {' '.join(map(str, seeds))} must list distinct seeds")
-    key, values = parse_sweep(sweep) if sweep else ("", [None])
+    if isinstance(sweep, str):
+        sweep = Sweep(*parse_sweep(sweep))
+    key = sweep.key if sweep else ""
     if key.split(".")[0] in _RESERVED:
         raise ConfigError(f"--sweep {key}: use {_RESERVED[key.split('.')[0]]} instead")
     paths = [find_recipe(r) for r in recipes]
@@ -151,10 +172,10 @@ def plan_grid(
         swept = bool(sweep) and _sweeps(base.to_dict(), key)
         swept_any |= swept
         drawn = _seed_draws(base, vary)
-        for value in values if swept else [None]:
-            row = f"{path.stem} ({key}={value})" if swept else path.stem
-            cell_overrides = [f"{key}={value}"] if swept else []
-            suffix = f"_{slug(key.split('.')[-1])}{slug(value)}" if swept else ""
+        for index in range(len(sweep.values)) if swept else [None]:
+            row = f"{path.stem} ({sweep.label(index)})" if swept else path.stem
+            cell_overrides = [f"{key}={sweep.values[index]}"] if swept else []
+            suffix = sweep.suffix(index) if swept else ""
             for seed in seeds:
                 cfg = load_config(
                     path,

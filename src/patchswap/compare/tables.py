@@ -110,7 +110,7 @@ def tabulate(cells: list[Cell], summaries: list[dict[str, Any]], swept: bool) ->
             row.secondary_mean, row.secondary_std = mean_std(
                 [r[f"last_{s.secondary}"] for r in runs]
             )
-        if s.per_class:
+        if s.per_class and all(f"last_{s.per_class}" in r for r in runs):  # a study keeps none
             row.per_class_mean, row.per_class_std = _per_class(runs, f"last_{s.per_class}")
         rows.append(row)
     reference = reference_row(rows, swept)

@@ -15,6 +15,10 @@ and checked completely, every recipe, option and claim, before any cell trains.
         recipes: [fashion_mnist/noisy/hard_label_40, fashion_mnist/noisy/patchswap_40]
         set: []                                    # optional, on top of the plan's
         sweep: method.p=0.25,0.5                   # optional, as `compare --sweep`
+      - name: segmentation                         # a dense group: transfer (see below)
+        recipes: [scenes/deeplabv3plus_resnet8]
+        backbones: noise 40%                       # each row's last.pt, seed by seed
+        scenes: {train: 500, val: 100, test: 500}  # Fashion-MNIST scenes drawn per seed
     claims:
       - claim: patch swap beats hard label under 40% noise
         source: paper                              # or hypothesis (with an optional note)
@@ -40,19 +44,28 @@ committed before it runs (`registration`); `kind: exploratory` may run uncommitt
 verdicts are labelled exploratory wherever they are cited. `executor:` holds the settings of
 `--executor slurm` (`slurm.KEYS`); it is used only with that flag, and an `--executor-config`
 file overrides it key by key.
+
+A dense group (segmentation or detection recipes) measures transfer: `backbones: G` trains its
+recipes once per row of the earlier classification group G, each seed on the last checkpoint of
+G's cell of the same seed (`model.weights`), its rows named `<recipe> (<G's row> backbone)` and
+the first the reference. `scenes:` gives it Fashion-MNIST scenes (`patchswap scenes`; shared
+by the plan's groups of the same counts), written before it trains: with `subset` in `vary` one
+set per seed (the seed draws the scenes), else one for all. Its claims name its scores
+(`last_miou`, `best_miou`, `last_pixel_accuracy`; `last_map`, `best_map`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from ..compare.grid import Cell, plan_grid, slug
+from ..compare.grid import Cell, Sweep, plan_grid, slug
 from ..errors import ConfigError
 from ..evaluation.run_metrics import SuiteBudget, metric_names, parse_evaluations
-from ..scores import task_of
+from ..scores import score_keys, task_of
 from ..slurm import check_settings
 from .citation import SOURCES, Citation, parse_citation
 
@@ -68,10 +81,22 @@ class Group:
     overrides: list[str] = field(default_factory=list)
     sweep: str | None = None
     cells: list[Cell] = field(default_factory=list)
+    backbones: str | None = None  # a dense group: the classification group it transfers
+    scenes: dict[str, Any] | None = None  # a dense group: its scenes' counts (_scene_counts)
 
     @property
     def rows(self) -> list[str]:
         return list(dict.fromkeys(cell.row for cell in self.cells))
+
+    @property
+    def task(self) -> str:
+        return task_of(self.cells[0].cfg)
+
+    def scores(self, plan_metrics: list[str]) -> list[str]:
+        """What the group measures per seed: the plan's metrics, or a dense task's scores."""
+        if self.task == "classification":
+            return plan_metrics
+        return score_keys(self.task)
 
 
 @dataclass
@@ -146,7 +171,9 @@ _PLAN_KEYS = {
 }  # fmt: skip
 _QUANTITY_KEYS = {"name", "metric", "row", "minus"}
 _SUITE_KEYS = {"epsilons", "test_subset"}
-_GROUP_KEYS = {"name", "recipes", "set", "sweep"}
+_GROUP_KEYS = {"name", "recipes", "set", "sweep", "backbones", "scenes"}
+_SCENES_KEYS = {"train", "val", "test", "fashion_mnist"}
+SCENE_SPLITS = ("train", "val", "test")
 _CLAIM_KEYS = {
     "claim", "source", "citation", "note", "group", "row", "against", "against_group", "metric",
     "expect",
@@ -212,18 +239,22 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
         if any(g.name == group.name for g in groups):
             raise ConfigError(f"{where}: two groups are named {group.name!r}")
         folder = output_dir / path.stem / slug(group.name)
+        group_where = f"{where}: group {group.name!r}"
+        sweep: str | Sweep | None = group.sweep
+        extra: list[str] = []
+        if "backbones" in entry:
+            group.backbones = str(entry["backbones"])
+            sweep = _backbone_sweep(group, groups, seeds, group_where)
+        if "scenes" in entry:
+            group.scenes = _scene_counts(entry["scenes"], f"{group_where}: scenes")
+            extra = [f"data.root={scenes_root(output_dir / path.stem, group.scenes, vary)}"]
         try:
             group.cells = plan_grid(
-                group.recipes, seeds, group.sweep, overrides + group.overrides, folder, vary
+                group.recipes, seeds, sweep, overrides + group.overrides + extra, folder, vary
             )
         except ConfigError as err:
-            raise ConfigError(f"{where}: group {group.name!r}: {err}") from None
-        dense = sorted({task_of(c.cfg) for c in group.cells} - {"classification"})
-        if dense:
-            raise ConfigError(
-                f"{where}: group {group.name!r} holds {dense[0]} recipes; studies test claims "
-                "on classifiers: compare dense recipes with `patchswap compare`"
-            )
+            raise ConfigError(f"{group_where}: {err}") from None
+        _check_dense(group, vary, group_where)
         groups.append(group)
     plan = Plan(
         path.stem,
@@ -245,6 +276,69 @@ def load_plan(path: str | Path, output_dir: Path) -> Plan:
     if "analysis" in raw:
         plan.analysis = _analysis(raw["analysis"], plan, f"{where}: analysis")
     return plan
+
+
+def scenes_root(cells_dir: Path, counts: dict[str, Any], vary: tuple[str, ...]) -> str:
+    """Where a dense group's scenes live, shared by the plan's groups of the same counts: one
+    set per seed when a seed draws the data (`{seed}`), else one."""
+    name = "scenes-" + "-".join(f"{split}{counts[split]}" for split in SCENE_SPLITS)
+    return str(cells_dir / (f"{name}-seed{{seed}}" if "subset" in vary else name))
+
+
+def _backbone_sweep(group: Group, earlier: list[Group], seeds: list[int], where: str) -> Sweep:
+    """`model.weights` swept over the rows of the classification group `group.backbones`:
+    each value the last.pt of that row's cell of the seed (`{seed}`)."""
+    if group.sweep:
+        raise ConfigError(f"{where}: backbones and sweep do not combine; give one of them")
+    source = next((g for g in earlier if g.name == group.backbones), None)
+    if source is None or source.task != "classification":
+        valid = ", ".join(repr(g.name) for g in earlier if g.task == "classification")
+        raise ConfigError(
+            f"{where}: backbones={group.backbones!r} must name an earlier classification group "
+            f"(earlier: {valid or 'none'})"
+        )
+    values, labels = [], []
+    for row in source.rows:
+        cell = next(c for c in source.cells if c.row == row and c.seed == seeds[0])
+        name = f"{cell.folder.name.rsplit('_seed', 1)[0]}_seed{{seed}}"
+        values.append(str(cell.folder.parent / name / "last.pt"))
+        labels.append(f"{row} backbone")
+    if any("," in value for value in values):
+        raise ConfigError(f"{where}: the cells' folder {source.cells[0].folder.parent} holds a "
+                          "comma; pick another --output-dir")  # fmt: skip
+    return Sweep("model.weights", values, labels)
+
+
+def _scene_counts(entry: object, where: str) -> dict[str, Any]:
+    """`{train, val, test}` scenes to write, and `fashion_mnist`: where Fashion-MNIST is read
+    (a `data.root`; default the project's)."""
+    entry = _mapping(entry, where, _SCENES_KEYS, {"train", "test"})
+    counts: dict[str, Any] = {split: entry.get(split, 0) for split in SCENE_SPLITS}
+    whole = all(type(v) is int and v >= 0 for v in counts.values())
+    if not whole or not counts["train"] or not counts["test"]:
+        raise ConfigError(
+            f"{where}: {counts} must be whole numbers of scenes, train and test at least 1, "
+            "e.g. {train: 500, val: 100, test: 500}"
+        )
+    if entry.get("fashion_mnist") is not None:
+        counts["fashion_mnist"] = str(entry["fashion_mnist"])
+    return counts
+
+
+def _check_dense(group: Group, vary: tuple[str, ...], where: str) -> None:
+    """A dense group transfers backbones onto scenes its seeds can draw."""
+    if group.task == "classification":
+        if group.backbones or group.scenes:
+            raise ConfigError(f"{where}: backbones and scenes are for dense (transfer) groups")
+        return
+    names = sorted({c.cfg.data.name for c in group.cells})
+    if group.scenes and names != ["scenes"]:
+        raise ConfigError(f"{where}: scenes: needs recipes on scenes data, these read {names}")
+    if "subset" in vary and not group.scenes:
+        raise ConfigError(
+            f"{where}: its seeds cannot draw a fixed {group.task} set; give the group `scenes:` "
+            "(Fashion-MNIST scenes per seed) or drop subset from the plan's vary"
+        )
 
 
 def _quantity(entry: object, plan: Plan, where: str) -> Quantity:
@@ -335,13 +429,19 @@ def _claim(entry: object, plan: Plan, where: str) -> Claim:
         if row is not None and row not in holder.rows:
             valid = ", ".join(repr(r) for r in holder.rows)
             raise ConfigError(f"{where} names row {row!r}; rows of {holder.name!r}: {valid}")
-    has_reference = group.sweep or any(c.cfg.method["name"] == "hard_label" for c in group.cells)
+    has_reference = (
+        group.sweep
+        or group.task != "classification"  # a dense group's reference is its first row
+        or any(c.cfg.method["name"] == "hard_label" for c in group.cells)
+    )
     if claim.against is None and not has_reference:
         raise ConfigError(f"{where}: group {group.name!r} has no hard-label row; set `against`")
-    if claim.metric not in plan.metrics:
+    measured = [m for m in group.scores(plan.metrics) if m in other.scores(plan.metrics)]
+    if claim.metric not in measured:
+        hint = " (add its evaluation to `evaluations`)" if group.task == "classification" else ""
         raise ConfigError(
-            f"{where} names metric {claim.metric!r}; this plan measures: {', '.join(plan.metrics)}"
-            " (add its evaluation to `evaluations`)"
+            f"{where} names metric {claim.metric!r}; group {group.name!r} measures: "
+            f"{', '.join(measured)}{hint}"
         )
     if claim.expect not in ("higher", "lower"):
         raise ConfigError(f"{where}: expect={claim.expect!r} must be higher or lower")

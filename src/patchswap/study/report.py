@@ -22,16 +22,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..compare.grid import Cell  # noqa: E402
 from ..compare.stats import mean_std, welch_p  # noqa: E402
-from ..compare.tables import Row, RowValues, metrics_markdown, pm_text, tabulate
+from ..compare.tables import Row, RowValues, metrics_markdown, pm_text, tabulate, to_markdown
 from ..errors import ConfigError  # noqa: E402
 from ..evaluation.metric_table import LABELS  # noqa: E402
 from ..evaluation.run_metrics import SUITE_EVALUATIONS  # noqa: E402
 from ..infra.atomic_files import atomic_write_text  # noqa: E402
 from ..plotting import fit_titles  # noqa: E402
 from ..recipes import find_plan  # noqa: E402
+from ..scores import TASK_SCORES, score_label  # noqa: E402
 from . import rule  # noqa: E402
 from .claims import ClaimResult, family_of, measure  # noqa: E402
-from .plan import Claim, Plan  # noqa: E402
+from .plan import SCENE_SPLITS, Claim, Group, Plan  # noqa: E402
 from .registration import Registration  # noqa: E402
 
 Tables = dict[str, tuple[list[Row], RowValues]]
@@ -117,7 +118,7 @@ def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
         families[r.family] = r.family_size
         interval = f"[{c.interval[0]:+.2f}, {c.interval[1]:+.2f}]" if c.interval else "[-]"
         ours = (
-            f"{c.difference:+.2f} {interval} {LABELS[m.claim.metric]} ({m.claim.row} "
+            f"{c.difference:+.2f} {interval} {metric_label(m.claim.metric)} ({m.claim.row} "
             f"{pm_text(*mean_std(m.mine))} vs {m.against} {pm_text(*mean_std(m.reference))})"
         )
         could = r.detectable_family
@@ -144,12 +145,19 @@ def _claim_lines(plan: Plan, claims: list[MeasuredClaim]) -> list[str]:
     return lines
 
 
+def metric_label(key: str) -> str:
+    """A measured key as the page names it: an evaluation's label, or a task score's."""
+    return LABELS.get(key) or score_label(key)
+
+
 def _plot(plan: Plan, tables: Tables, path: Path) -> plt.Figure:
-    """Last-epoch top-1 per row, one panel per group: bars of the mean, a dot per seed; each
-    panel zoomed to its own range, with the truncated axis marked."""
+    """Each group's primary score per row (last-epoch top-1, mIoU or mAP), one panel per group:
+    bars of the mean, a dot per seed; each panel zoomed to its own range, the truncation
+    marked."""
     fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables) + 1, 4.2), squeeze=False)
     for ax, (name, (rows, values)) in zip(axes[0], tables.items()):
-        series = [values[r.label]["last_top1"] for r in rows]
+        primary = TASK_SCORES[rows[0].task].primary
+        series = [values[r.label][f"last_{primary}"] for r in rows]
         means = [mean_std(s)[0] for s in series]
         ax.bar(
             range(len(rows)),
@@ -169,16 +177,21 @@ def _plot(plan: Plan, tables: Tables, path: Path) -> plt.Figure:
         if bottom > 0:  # a zoomed axis: say so, and draw the break on the y axis
             ax.plot([-0.02, 0.02], [0.01, 0.04], transform=ax.transAxes, color="k", clip_on=False)
             ax.plot([-0.02, 0.02], [0.04, 0.07], transform=ax.transAxes, color="k", clip_on=False)
-            ax.text(0.98, 0.02, f"axis starts at {bottom:.0f}", transform=ax.transAxes,
+            ax.text(0.98, 0.02, f"axis starts at {bottom:.3g}", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
         ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right")
         ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("last-epoch test top-1 (%)")
+        if ax is axes[0][0] or rows[0].task != first_task(tables):
+            ax.set_ylabel(f"last-epoch test {TASK_SCORES[rows[0].task].primary_name} (%)")
     fig.suptitle(f"{plan.title}\nbars: mean; dots: one per seed; grey: reference row", fontsize=9)
     fit_titles(fig)
     fig.savefig(path, dpi=120)
     return fig
+
+
+def first_task(tables: Tables) -> str:
+    return next(iter(tables.values()))[0][0].task
 
 
 def _csv(tables: Tables) -> str:
@@ -261,7 +274,13 @@ def write_page(
         "",
         "Primary metric: **last-epoch** top-1 on the full test set (best-epoch top-1 picks an "
         "epoch on the test set and is optimistic; it is shown as secondary). Mean ± sample std "
-        "over seeds; Δ and p (Welch's t-test) against the group's reference row.",
+        "over seeds; Δ and p (Welch's t-test) against the group's reference row."
+        + (
+            " Transfer groups: last-epoch mIoU (segmentation) or VOC07 11-point mAP (detection)"
+            " on their test scenes, best-epoch secondary as above."
+            if any(g.task != "classification" for g in plan.groups)
+            else ""
+        ),
         "",
     ]
     if set(plan.evaluations) & set(SUITE_EVALUATIONS):
@@ -280,16 +299,43 @@ def write_page(
         plt.close(rule.plot(plan.analysis, fits, list(tables), folder / "rule.png"))
         record = {**record, "analysis": [f.record() for f in fits]}
     sets = {group.name: group.overrides for group in plan.groups}
-    for name, (rows, values) in tables.items():
-        budget = [f"Group budget: `{' '.join(sets[name])}`.", ""] if sets[name] else []
-        lines += [f"## {name}", "", *budget, metrics_markdown(rows, values, plan.metrics)]
-    lines += ["![last-epoch top-1 per row: bars the mean, dots the seeds](accuracy.png)", ""]
+    for group in plan.groups:
+        rows, values = tables[group.name]
+        budget = [f"Group budget: `{' '.join(sets[group.name])}`.", ""] if sets[group.name] else []
+        lines += [f"## {group.name}", "", *budget, *_dense_setup(group)]
+        if group.task == "classification":
+            lines.append(metrics_markdown(rows, values, plan.metrics))
+        else:
+            lines.append(to_markdown(rows, plan.seeds))
+    dense = any(g.task != "classification" for g in plan.groups)
+    score = "each group's last-epoch score" if dense else "last-epoch top-1"
+    lines += [f"![{score} per row: bars the mean, dots the seeds](accuracy.png)", ""]
     plt.close(_plot(plan, tables, folder / "accuracy.png"))
     atomic_write_text(folder / "README.md", "\n".join(lines))
     record = {**record, "claims": [_claim_record(m) for m in claims]}
     atomic_write_text(folder / "results.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(folder / "results.csv", _csv(tables))
     return folder / "README.md"
+
+
+def _dense_setup(group: Group) -> list[str]:
+    """What a transfer group trains on: whose backbones, which scenes."""
+    lines = []
+    if group.backbones:
+        lines.append(
+            f"Each row's head starts from the last checkpoint of group `{group.backbones}`'s "
+            "row of the same seed (`model.weights`); the first row is the reference."
+        )
+    if group.scenes:
+        counts = ", ".join(
+            f"{group.scenes[split]} {split}" for split in SCENE_SPLITS if group.scenes[split]
+        )
+        per_seed = len({c.cfg.data.root for c in group.cells}) > 1
+        lines.append(
+            f"Fashion-MNIST scenes ({counts}) written by the study, "
+            + ("one set per seed (the seed draws them)." if per_seed else "one set for all seeds.")
+        )
+    return [" ".join(lines), ""] if lines else []
 
 
 def _claim_record(m: MeasuredClaim) -> dict[str, Any]:

@@ -140,3 +140,53 @@ def test_a_cell_killed_mid_run_resumes_in_the_next_invocation(tmp_path, tiny_run
     assert main(argv) == 0
     assert "[1/1] hard_label_seed0: resumed" in capsys.readouterr().out
     assert json.loads(summary.read_text())["epochs_done"] == epochs
+
+
+POOL = """
+import os, sys, time
+from pathlib import Path
+from patchswap.parallel import Workers, run_all
+
+def sleep_in_cell(folder):
+    (folder / "pid").write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    folders = [Path(sys.argv[1]) / f"cell{i}" for i in range(2)]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    run_all(folders, folders, sleep_in_cell, Workers(jobs=2))
+"""
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended too
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_end_when_their_invocation_is_killed(tmp_path):
+    """`kill` on a `--jobs 2` invocation (no chance to clean up): its workers stop within a
+    second or two instead of training on, holding their cells' claims."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL)
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cells")])
+    pids = [tmp_path / "cells" / f"cell{i}" / "pid" for i in range(2)]
+    deadline = time.monotonic() + 120
+    while not all(p.is_file() and p.read_text() for p in pids):
+        assert parent.poll() is None and time.monotonic() < deadline, "workers never started"
+        time.sleep(0.05)
+    workers = [int(p.read_text()) for p in pids]
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if _alive(pid)]
+    for pid in alive:
+        os.kill(pid, 9)
+    assert not alive, f"workers {alive} outlived their killed invocation"

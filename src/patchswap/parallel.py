@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -91,12 +93,23 @@ def parse_gpus(text: str | None) -> tuple[int, ...]:
         raise ConfigError(f"--gpus {text!r} must list GPU indices, e.g. 0,1,2") from None
 
 
-def _init_worker(threads: int, gpus: Any) -> None:
+def _init_worker(threads: int, gpus: Any, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """End this worker when the invocation that started it is gone (killed, not interrupted:
+    a killed parent leaves its pool's workers training, holding their cells' claims). The
+    worker's cell keeps its last.pt and its claim is freed with the process, so the next
+    invocation resumes it. Polled, not PR_SET_PDEATHSIG: that is Linux-only."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def run_all(
@@ -139,7 +152,7 @@ def run_all(
     results: list[Any] = [None] * len(items)
     with ProcessPoolExecutor(
         workers.jobs, mp_context=context, initializer=_init_worker,
-        initargs=(workers.threads(), gpus),
+        initargs=(workers.threads(), gpus, os.getpid()),
     ) as pool:  # fmt: skip
         futures = {
             pool.submit(run_claimed, task, item, folder): index

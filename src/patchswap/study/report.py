@@ -179,7 +179,8 @@ def _plot(plan: Plan, tables: Tables, path: Path) -> plt.Figure:
             ax.plot([-0.02, 0.02], [0.04, 0.07], transform=ax.transAxes, color="k", clip_on=False)
             ax.text(0.98, 0.02, f"axis starts at {bottom:.3g}", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
-        ax.set_xticks(range(len(rows)), [r.label for r in rows], rotation=35, ha="right")
+        labels = [r.label.replace(" (", "\n(") for r in rows]  # a swept value on a line of its own
+        ax.set_xticks(range(len(rows)), labels, rotation=35, ha="right")
         ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         if ax is axes[0][0] or rows[0].task != first_task(tables):

@@ -3,6 +3,7 @@ a classification group's cell of the same seed, on Fashion-MNIST scenes each see
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,14 @@ def test_transfer_cells_start_from_their_seeds_backbone_on_scenes_their_seed_dra
         "deeplabv3plus_resnet8 (hard_label backbone)",
         "ssd_resnet8 (hard_label backbone)",
     ]
+
+    # a finished plan (e.g. its cells restored elsewhere) rewrites its page without its scenes
+    for root in roots.values():
+        shutil.rmtree(root)
+    said = []
+    run_study(plan, tmp_path / "docs", quiet=True, say=said.append)
+    assert not any(Path(root).exists() for root in roots.values())
+    assert sum("finished earlier" in line for line in said) == 12
 
 
 def _group(index, key, value):

@@ -58,6 +58,15 @@ def check_cell_config(cell: Cell) -> None:
             )
 
 
+def trained(cell: Cell) -> bool:
+    """Whether the cell's run finished every epoch (its summary says so)."""
+    summary = cell.folder / "summary.json"
+    if not summary.is_file():
+        return False
+    done = json.loads(summary.read_text())
+    return done["epochs_done"] == done["epochs"]
+
+
 def run_cell(cell: Cell, quiet: bool = False) -> tuple[dict[str, Any], str]:
     """Train, resume or read back one cell; returns its summary and what was done."""
     check_cell_config(cell)

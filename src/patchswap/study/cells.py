@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+from ..compare.cells import trained
 from ..compare.grid import Cell
 from ..errors import ConfigError
 from ..evaluation.run_metrics import SUITE_EVALUATIONS
@@ -34,13 +35,7 @@ def _needed(plan: Plan) -> list[str]:
 
 
 def _finished(cell: Cell, needed: list[str]) -> bool:
-    summary = cell.folder / "summary.json"
-    if not summary.is_file():
-        return False
-    done = json.loads(summary.read_text())
-    return done["epochs_done"] == done["epochs"] and all(
-        (cell.folder / name).is_file() for name in needed
-    )
+    return trained(cell) and all((cell.folder / name).is_file() for name in needed)
 
 
 def save_cells(plan: Plan, destination: Path) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..compare.cells import run_grid
+from ..compare.cells import run_grid, trained
 from ..compare.grid import Cell
 from ..dense.datasets.scenes import write_scenes
 from ..evaluation.run_metrics import suite_seconds
@@ -96,7 +96,8 @@ def write_group_scenes(group: Group, say: Callable[[str], None]) -> None:
     (per seed when the seed draws them); a set already written is left as it is."""
     if group.scenes is None:
         return
-    for root, seed in sorted({(c.cfg.data.root, c.seed) for c in group.cells}):
+    waiting = [c for c in group.cells if not trained(c)]  # restored or done cells need none
+    for root, seed in sorted({(c.cfg.data.root, c.seed) for c in waiting}):
         started = time.perf_counter()
         counts = {split: group.scenes[split] for split in SCENE_SPLITS}
         devkit = write_scenes(root, group.scenes.get("fashion_mnist"), **counts, seed=seed)

@@ -54,3 +54,15 @@ def test_a_page_whose_plan_changed_its_seeds_is_skipped_with_one_line(tmp_path):
     said = []
     assert load_pages(docs, tmp_path, said.append) == []
     assert len(said) == 1 and "seeds [5, 6, 7]" in said[0] and "skipped" in said[0]
+
+
+def test_every_study_figure_in_the_root_readme_prose_is_the_generated_one():
+    """The hand-written sentences above the generated block quote the study's Δs and CIs: each
+    signed figure there must stand in the generated summary (a re-run changes both or fails)."""
+    readme = (REPO / "README.md").read_text()
+    prose = readme[readme.index("## Where it helps") : readme.index("<!-- study summary")]
+    summary = (REPO / "docs" / "study" / "README.md").read_text()
+    figures = re.findall(r"(?<![\w.])[+±-]\d+\.\d+", prose)
+    assert len(figures) >= 10
+    missing = [f for f in figures if f not in summary]
+    assert not missing, f"README figures not in docs/study/README.md: {missing}"

@@ -116,6 +116,7 @@ def test_transfer_cells_start_from_their_seeds_backbone_on_scenes_their_seed_dra
     assert "last mIoU (deeplabv3plus_resnet8 (patchswap backbone)" in page
     assert "last mAP (ssd_resnet8 (patchswap backbone)" in page
     assert "one set per seed (the seed draws them)" in page
+    assert "flips, the transfer groups' scenes." in page
     assert [c["against"] for c in record["claims"]] == [
         "deeplabv3plus_resnet8 (hard_label backbone)",
         "ssd_resnet8 (hard_label backbone)",

@@ -250,6 +250,8 @@ def write_page(
     training = record["training_seconds"]
     evaluation = record.get("evaluation_seconds", 0.0)
     drawn = ", ".join(SEEDS_DRAW[v] for v in plan.vary)
+    if "subset" in plan.vary and any(g.scenes for g in plan.groups):
+        drawn += ", the transfer groups' scenes"
     fixed = [SEEDS_DRAW[v] for v in SEEDS_DRAW if v not in plan.vary]
     lines = [f"# {plan.title}", ""]
     if plan.about:

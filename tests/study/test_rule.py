@@ -119,3 +119,11 @@ def test_the_page_of_a_plan_with_an_analysis_shows_the_rule(plan_file, tmp_path)
     text = page.read_text()
     assert "## Rule across settings (pre-registered)" in text and "Rule found: hard fit." in text
     assert (page.parent / "rule.png").is_file()
+
+
+def test_labels_of_two_settings_at_about_the_same_point_do_not_stack():
+    from patchswap.study.rule import _label_offsets
+
+    offsets = _label_offsets([100.0, 100.0, 40.0, 5.0], [9.6, 9.8, 8.2, 0.0])
+    assert offsets[1] == (4, 4) and offsets[0] == (4, -10)  # the higher point's label on top
+    assert offsets[2] == offsets[3] == (4, 4)  # far apart: both above

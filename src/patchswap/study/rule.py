@@ -103,13 +103,28 @@ def fit(analysis: Analysis, groups: dict[str, RowValues]) -> list[Fit]:
     return fits
 
 
+def _label_offsets(xs: list[float], ys: list[float]) -> list[tuple[int, int]]:
+    """Each point's label above right of it; of two points within a few percent of the axes
+    (settings with about the same values) the lower one's label goes below it: none stack."""
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    offsets: dict[int, tuple[int, int]] = {}
+    for i in sorted(range(len(xs)), key=lambda k: -ys[k]):  # from the top down
+        near = [
+            offsets[j] for j in offsets
+            if abs(xs[j] - xs[i]) / span_x < 0.15 and abs(ys[j] - ys[i]) / span_y < 0.08
+        ]  # fmt: skip
+        offsets[i] = (4, -10) if (4, 4) in near else (4, 4)
+    return [offsets[i] for i in range(len(xs))]
+
+
 def plot(analysis: Analysis, fits: list[Fit], labels: list[str], path: Path) -> plt.Figure:
     """One panel per predictor: the settings as labelled points, the line and its band."""
     fig, axes = plt.subplots(1, len(fits), figsize=(5.0 * len(fits), 4.2), squeeze=False)
     for ax, f in zip(axes[0], fits):
         ax.plot(f.x, f.y, "o", color="black")
-        for x, y, label in zip(f.x, f.y, labels):
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for x, y, label, offset in zip(f.x, f.y, labels, _label_offsets(f.x, f.y)):
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=offset, fontsize=7)
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.set_xlabel(f.predictor)
         if math.isnan(f.slope):

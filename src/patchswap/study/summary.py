@@ -18,6 +18,7 @@ from ..compare.tables import pm_text
 from ..errors import ConfigError
 from ..infra.atomic_files import atomic_write_text
 from ..recipes import find_plan
+from . import rule
 from .claims import adjust
 from .plan import Plan, load_plan
 from .registration import from_history
@@ -152,6 +153,30 @@ def _claim_line(page: Page, m: MeasuredClaim) -> str:
     )
 
 
+def rule_lines(pages: list[Page]) -> list[str]:
+    """Each plan's pre-registered rule across settings: the outcome's slope on each predictor
+    with its interval and R², and whether it counts as a rule."""
+    lines = []
+    for page in (p for p in pages if p.plan.analysis is not None):
+        analysis = page.plan.analysis
+        values = {name: v for name, (_, v) in page.tables.items()}
+        lines += [
+            f"Rule across settings, plan `{page.plan.name}` ({page.plan.kind}, "
+            f"{len(page.plan.seeds)} seeds; outcome: {analysis.outcome.name}):",
+            "",
+            "| predictor | slope [CI] | R² | settings | a rule? |",
+            "|---|---|---:|---:|---|",
+            *(
+                f"| {f.predictor} | {f.slope:+.3f} [{f.slope_interval[0]:+.3f}, "
+                f"{f.slope_interval[1]:+.3f}] | {f.r_squared:.2f} | {len(f.x)} | "
+                f"{'yes' if f.rule else 'no'} |"
+                for f in rule.fit(analysis, values)
+            ),
+            "",
+        ]
+    return lines
+
+
 def write_summary(pages: list[Page], docs_dir: Path) -> Path:
     lines = [
         "# The reproduction study",
@@ -169,6 +194,7 @@ def write_summary(pages: list[Page], docs_dir: Path) -> Path:
         "",
         *plan_table(pages, lambda name: f"{name}/README.md"),
         "",
+        *(["## Rules", "", *rule_lines(pages)] if rule_lines(pages) else []),
         "## Every claim",
         "",
         "| plan | claim | source | Δ [95% CI] | p | Holm p (family) | seeds | verdict |",
@@ -213,6 +239,7 @@ def readme_block(pages: list[Page], docs_dir: str = "docs/study") -> str:
         *headline(pages),
         "",
         *confirmed_lines(pages),
+        *rule_lines(pages),
         *plan_table(pages, lambda name: f"{docs_dir}/{name}/README.md"),
         "",
         f"Every claim with its Δ, 95% CI and adjusted p: [{docs_dir}/README.md]"

@@ -73,6 +73,18 @@ def tiny_run(tmp_path: Path, fashion_mnist_root: Path, patchswap_cache: Path):
     return overrides
 
 
+@pytest.fixture
+def tiny_dense() -> list[str]:
+    """Overrides for a seconds-long dense run: resnet8 at width 4, one epoch, batches of 2."""
+    return [
+        "model.backbone_kwargs={width: 4}",
+        "epochs=1",
+        "batch_size=2",
+        "eval_batch_size=2",
+        "progress=false",
+    ]
+
+
 # --- end engine ------------------------------------------------------------------------------
 
 

@@ -62,16 +62,9 @@ def rugd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def scene_overrides(scenes_root: Path) -> list[str]:
+def scene_overrides(scenes_root: Path, tiny_dense: list[str]) -> list[str]:
     """Overrides for a seconds-long dense run (resnet8 at width 4, one epoch) on the scenes."""
-    return [
-        f"data.root={scenes_root}",
-        "model.backbone_kwargs={width: 4}",
-        "epochs=1",
-        "batch_size=2",
-        "eval_batch_size=2",
-        "progress=false",
-    ]
+    return [f"data.root={scenes_root}", *tiny_dense]
 
 
 @pytest.fixture

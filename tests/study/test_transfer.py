@@ -13,17 +13,9 @@ from patchswap.dense.datasets.scenes import MANIFEST
 from patchswap.errors import ConfigError
 from patchswap.study import load_plan, run_study
 
-DENSE = [
-    "model.backbone_kwargs={width: 4}",
-    "epochs=1",
-    "batch_size=2",
-    "eval_batch_size=2",
-    "progress=false",
-]
-
 
 @pytest.fixture
-def transfer_plan(tiny_run, fashion_mnist_root, tmp_path):
+def transfer_plan(tiny_run, tiny_dense, fashion_mnist_root, tmp_path):
     """Backbones (hard label, patch swap) and a DeepLabV3+ and an SSD group on their seeds."""
     budget = [o for o in tiny_run("epochs=1") if not o.startswith(("output_dir=", "name="))]
     scenes = {"train": 4, "test": 3, "fashion_mnist": str(fashion_mnist_root)}
@@ -44,14 +36,14 @@ def transfer_plan(tiny_run, fashion_mnist_root, tmp_path):
                     "recipes": ["scenes/deeplabv3plus_resnet8"],
                     "backbones": "backbones",
                     "scenes": dict(scenes),
-                    "set": DENSE,
+                    "set": tiny_dense,
                 },
                 {
                     "name": "detection",
                     "recipes": ["scenes/ssd_resnet8"],
                     "backbones": "backbones",
                     "scenes": dict(scenes),
-                    "set": DENSE,
+                    "set": tiny_dense,
                 },
             ],
             "claims": [

@@ -249,6 +249,7 @@ def write_page(
     registration = Registration(**record["registration"])
     training = record["training_seconds"]
     evaluation = record.get("evaluation_seconds", 0.0)
+    dense = any(g.task != "classification" for g in plan.groups)  # transfer groups
     drawn = ", ".join(SEEDS_DRAW[v] for v in plan.vary)
     if "subset" in plan.vary and any(g.scenes for g in plan.groups):
         drawn += ", the transfer groups' scenes"
@@ -281,7 +282,7 @@ def write_page(
         + (
             " Transfer groups: last-epoch mIoU (segmentation) or VOC07 11-point mAP (detection)"
             " on their test scenes, best-epoch secondary as above."
-            if any(g.task != "classification" for g in plan.groups)
+            if dense
             else ""
         ),
         "",
@@ -310,7 +311,6 @@ def write_page(
             lines.append(metrics_markdown(rows, values, plan.metrics))
         else:
             lines.append(to_markdown(rows, plan.seeds))
-    dense = any(g.task != "classification" for g in plan.groups)
     score = "each group's last-epoch score" if dense else "last-epoch top-1"
     lines += [f"![{score} per row: bars the mean, dots the seeds](accuracy.png)", ""]
     plt.close(_plot(plan, tables, folder / "accuracy.png"))
